@@ -1,0 +1,52 @@
+# One command to run the course, one to test it. Every target sets up .venv on first use.
+#   make lab      JupyterLab on course/ (students)
+#   make demo     autograde a demo class with real nbgrader (instructors)
+#   make test     the whole test suite (CI runs exactly this)
+#   make release  regenerate course/ from solutions/
+#   make bench    time every solution notebook and the autograder overhead
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+PY     := $(BIN)/python
+# The CPU build of torch; GPU users: see README.md ("GPU").
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+# nbgrader runs `alembic` from PATH: put the venv first so nothing needs activating.
+export PATH := $(BIN):$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: all setup lab demo test release bench check clean
+all: lab
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)/course" $(LAB_ARGS)
+
+demo: $(STAMP)
+	$(PY) -m grader demo
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+release: $(STAMP)
+	$(PY) -m grader release
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_notebooks.py
+
+# make check NB=course/03-dropout/dropout.ipynb
+check: $(STAMP)
+	$(PY) -m grader check $(NB)
+
+clean:
+	rm -rf classroom .pytest_cache

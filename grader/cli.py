@@ -1,0 +1,60 @@
+"""``python -m grader``: release, check, autograde, demo."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("release", help="regenerate course/ from solutions/ with nbgrader")
+    p.add_argument("assignments", nargs="*", help="only these assignments (default: all)")
+
+    p = sub.add_parser("check", help="grade one notebook like the autograder and print a row per exercise")
+    p.add_argument("notebook")
+    p.add_argument("--quiet", action="store_true", help="scores only, no messages")
+
+    p = sub.add_parser("autograde", help="grade SUBMISSIONS_DIR/<student>/<assignment>/*.ipynb with nbgrader")
+    p.add_argument("submissions")
+    p.add_argument("--workdir", default=None, help="where the gradebook and feedback go (default: classroom/)")
+    p.add_argument("--no-feedback", action="store_true")
+
+    p = sub.add_parser("demo", help="build and autograde a demo class of four students")
+    p.add_argument("assignments", nargs="*", help="only these assignments (default: all)")
+
+    args = parser.parse_args(argv)
+    if args.command == "release":
+        from .release import release
+
+        for path in release(args.assignments or None):
+            print(f"wrote {path}")
+        return 0
+    if args.command == "check":
+        from .check import check
+
+        return check(args.notebook, messages=not args.quiet)
+    if args.command == "autograde":
+        from . import report
+        from .autograde import autograde
+        from .paths import CLASSROOM
+
+        workdir = Path(args.workdir) if args.workdir else CLASSROOM
+        results = autograde(Path(args.submissions), workdir, feedback=not args.no_feedback)
+        print(report.score_table(results))
+        print()
+        print(report.class_mistakes(results))
+        print(f"\nGrades: {workdir / 'grades.csv'}; feedback: {workdir / 'feedback'}")
+        return 0
+    if args.command == "demo":
+        from .demo import demo
+
+        demo(only=args.assignments or None)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Generate the student release (``course/``) from the instructor source (``solutions/``)
+with real nbgrader, one assignment at a time."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .paths import COURSE, ROOT, assignments, subprocess_env
+
+
+def nbgrader(*args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` from the course root with this interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"],
+        cwd=ROOT, env=subprocess_env(), check=check, text=True,
+        stdout=subprocess.PIPE if capture else None, stderr=subprocess.STDOUT if capture else None,
+    )
+
+
+def generate(dest: Path, only: list[str] | None = None) -> list[Path]:
+    """Write the release of every assignment (or ``only`` these) under ``dest``."""
+    dest = Path(dest).resolve()
+    written = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for assignment in only or assignments():
+            result = nbgrader(
+                "generate_assignment", assignment, "--force", "--no-db",
+                f"--CourseDirectory.release_directory={dest}",
+                f"--CourseDirectory.db_url=sqlite:///{tmp}/release.db",
+                check=False,
+            )
+            if result.returncode != 0:
+                raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{result.stdout}")
+            written.extend(sorted((dest / assignment).glob("*.ipynb")))
+    return written
+
+
+def release(only: list[str] | None = None) -> list[Path]:
+    """Regenerate ``course/`` in place; assignments removed from solutions/ disappear."""
+    targets = only or assignments()
+    for assignment in targets:
+        shutil.rmtree(COURSE / assignment, ignore_errors=True)
+    if not only:
+        for stale in COURSE.glob("*"):
+            if stale.is_dir() and stale.name not in targets:
+                shutil.rmtree(stale)
+    COURSE.mkdir(exist_ok=True)
+    return generate(COURSE, targets)

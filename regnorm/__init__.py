@@ -1,0 +1,1 @@
+"""Shared helpers for the course notebooks: data, the seed's models, training loops, plots, widgets."""

@@ -1,0 +1,134 @@
+"""Training loops shared by the notebooks: small, explicit, and quiet on stderr."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import TRUE_SLOPE, dense_grid
+
+
+def progress(iterable, enabled: bool = True, **kwargs):
+    """A progress bar (a widget in Jupyter) when ``enabled``; the bare iterable otherwise."""
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kwargs)
+
+
+@dataclass
+class History:
+    """Losses recorded during training, one value every ``every`` iterations."""
+
+    every: int
+    train_loss: list = field(default_factory=list)
+    test_loss: list = field(default_factory=list)
+
+    @property
+    def steps(self) -> list:
+        return [i * self.every for i in range(len(self.train_loss))]
+
+
+def train_regression(net: nn.Module, x, y, *, test=None, iters: int = 1000, lr: float = 0.01,
+                     momentum: float = 0.9, weight_decay: float = 0.0, every: int = 10,
+                     show_progress: bool = False) -> History:
+    """Full-batch SGD on the mean squared error, as in the seed. Records the training
+    loss (of the training-mode forward pass) and, with ``test=(x, y)``, the test loss in
+    ``eval()`` mode every ``every`` iterations. Leaves ``net`` in ``eval()`` mode."""
+    if iters < 1 or every < 1:
+        raise ValueError(f"iters and every must be positive, got {iters} and {every}")
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    history = History(every=every)
+    for i in progress(range(iters), show_progress, desc="training", leave=False):
+        net.train()
+        loss = F.mse_loss(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i % every == 0:
+            history.train_loss.append(loss.item())
+            if test is not None:
+                history.test_loss.append(evaluate(net, *test))
+    net.eval()
+    return history
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, x, y) -> float:
+    """Mean squared error in ``eval()`` mode; restores the mode the net was in."""
+    was_training = net.training
+    net.eval()
+    loss = F.mse_loss(net(x), y).item()
+    net.train(was_training)
+    return loss
+
+
+@torch.no_grad()
+def total_variation(net: nn.Module, grid: torch.Tensor | None = None) -> float:
+    """Smoothness of a 1-d regression fit: sum of |f(x_{i+1}) - f(x_i)| over a dense grid,
+    in ``eval()`` mode. The true line 1.5x has total variation 3 on [-1, 1]; wiggles add."""
+    grid = dense_grid() if grid is None else grid
+    was_training = net.training
+    net.eval()
+    pred = net(grid).squeeze(-1)
+    net.train(was_training)
+    return (pred[1:] - pred[:-1]).abs().sum().item()
+
+
+def _init_linear(models: int, fan_in: int, fan_out: int, g: torch.Generator):
+    bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialisation
+    w = (torch.rand(models, fan_in, fan_out, generator=g) * 2 - 1) * bound
+    b = (torch.rand(models, 1, fan_out, generator=g) * 2 - 1) * bound
+    return w.requires_grad_(), b.requires_grad_()
+
+
+def dropout_seed_study(p: float, seeds: int = 8, n_hidden: int = 100, iters: int = 1000,
+                       lr: float = 0.01, momentum: float = 0.9, seed: int = 0,
+                       show_progress: bool = False) -> dict:
+    """Train ``seeds`` independent copies of the seed's dropout MLP, each on its own draw of
+    the seed's data and its own initialisation, all at once (batched matrix products with
+    PyTorch's ``F.dropout``). Returns per-copy tensors: ``total_variation`` and
+    ``test_loss`` (both in eval mode), ``train_loss``, and ``curves`` on the dense grid."""
+    if not 0 <= p < 1:
+        raise ValueError(f"p must be in [0, 1), got {p}")
+    g = torch.Generator().manual_seed(seed)
+    x = torch.linspace(-1, 1, 10).view(1, 10, 1).expand(seeds, 10, 1)
+    y = TRUE_SLOPE * x + 0.5 * torch.randn(x.shape, generator=g)
+    test_y = TRUE_SLOPE * x + 0.3 * torch.randn(x.shape, generator=g)
+    sizes = [(1, n_hidden), (n_hidden, n_hidden), (n_hidden, n_hidden), (n_hidden, 1)]
+    layers = [_init_linear(seeds, i, o, g) for i, o in sizes]
+    params = [t for layer in layers for t in layer]
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
+
+    def forward(inp, training):
+        h = inp
+        for k, (w, b) in enumerate(layers):
+            if k > 0:
+                h = torch.relu(h)
+                if training and p > 0:  # PyTorch's own dropout on the hidden units
+                    h = F.dropout(h, p)
+            h = torch.baddbmm(b, h, w)
+        return h
+
+    # F.dropout draws from the global generator: fork it so that the study is repeatable
+    # and leaves the caller's random state as it found it.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + 1)
+        for _ in progress(range(iters), show_progress, desc=f"p={p}: {seeds} nets", leave=False):
+            loss = ((forward(x, True) - y) ** 2).mean(dim=(1, 2))
+            opt.zero_grad()
+            loss.sum().backward()
+            opt.step()
+    with torch.no_grad():
+        grid = dense_grid().view(1, -1, 1).expand(seeds, -1, 1)
+        curves = forward(grid, False).squeeze(-1)
+        return {
+            "total_variation": (curves[:, 1:] - curves[:, :-1]).abs().sum(dim=1),
+            "test_loss": ((forward(x, False) - test_y) ** 2).mean(dim=(1, 2)),
+            "train_loss": ((forward(x, False) - y) ** 2).mean(dim=(1, 2)),
+            "curves": curves,
+        }
