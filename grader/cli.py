@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("demo", help="build and autograde a demo class of four students")
     p.add_argument("assignments", nargs="*", help="only these assignments (default: all)")
+    p.add_argument("--workdir", default=None, help="where the demo class goes (default: classroom/demo)")
 
     args = parser.parse_args(argv)
     if args.command == "release":
@@ -51,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from .demo import demo
 
-        demo(only=args.assignments or None)
+        kwargs = {"workdir": Path(args.workdir)} if args.workdir else {}
+        demo(only=args.assignments or None, **kwargs)
         return 0
     return 2
 

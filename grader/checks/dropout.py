@@ -35,8 +35,35 @@ def _probe(shape=(200, 500), dtype=torch.float32, seed=0) -> torch.Tensor:
     return 1 + torch.rand(shape, generator=generator(seed), dtype=dtype)
 
 
+def _train_call(fn, x: torch.Tensor, what: str, exercise: str, **kwargs):
+    """Call ``fn(copy of x, **kwargs)`` with built-ins forbidden; fail if it changed its input."""
+    given = x.clone()
+    with _no_builtin(exercise):
+        out = call(fn, given, _what=what, **kwargs)
+    if not torch.equal(given, x):
+        fail(
+            f"{what} modified its input x in place.",
+            "build a new tensor (x * mask / (1 - p)) instead of x.mul_(...) or x[mask] = 0: "
+            "the caller may still need x.",
+        )
+    return out
+
+
+_CASCADE = ("(Dropout calls your dropout function: if the dropout tests fail too, fix "
+            "dropout first.)")
+
+
 def _diagnose_training(out: torch.Tensor, x: torch.Tensor, p: float, what: str) -> None:
     """Name the mistake in a training-mode output of dropout with probability p."""
+    try:
+        _diagnose_output(out, x, p, what)
+    except AssertionError as exc:
+        if what.startswith("Dropout"):
+            raise AssertionError(f"{exc}\n  {_CASCADE}") from None
+        raise
+
+
+def _diagnose_output(out: torch.Tensor, x: torch.Tensor, p: float, what: str) -> None:
     if not isinstance(out, torch.Tensor):
         fail(f"{what} returned {type(out).__name__}, not a tensor.", "return a torch.Tensor.")
     if out.shape != x.shape:
@@ -99,9 +126,9 @@ def check_dropout_training(dropout) -> None:
     """Training mode: a p-fraction of units zeroed, survivors scaled by 1/(1-p)."""
     for p, dtype, seed in ((0.2, torch.float32, 1), (0.5, torch.float64, 2)):
         x = _probe(dtype=dtype, seed=seed)
-        with _no_builtin("dropout"):
-            out = call(dropout, x, p=p, training=True, generator=generator(seed + 100))
-        _diagnose_training(out, x, p, f"dropout(x, p={p}, training=True)")
+        what = f"dropout(x, p={p}, training=True)"
+        out = _train_call(dropout, x, what, "dropout", p=p, training=True, generator=generator(seed + 100))
+        _diagnose_training(out, x, p, what)
 
 
 @check
@@ -180,8 +207,8 @@ def check_dropout_randomness(dropout) -> None:
     """A fresh mask on every call, reproducible from a generator, each unit independent."""
     x = _probe(shape=(40, 50), seed=10)
     with _no_builtin("dropout"):
-        first = call(dropout, x, p=0.5, training=True)
-        second = call(dropout, x, p=0.5, training=True)
+        first = call(dropout, x.clone(), p=0.5, training=True)
+        second = call(dropout, x.clone(), p=0.5, training=True)
     if torch.equal(first != 0, second != 0):
         fail(
             "Two calls of dropout(x, p=0.5) zeroed exactly the same units: the same mask is "
@@ -189,8 +216,8 @@ def check_dropout_randomness(dropout) -> None:
             "draw a new mask on every call, and never call torch.manual_seed inside dropout.",
         )
     with _no_builtin("dropout"):
-        a = call(dropout, x, p=0.5, training=True, generator=generator(11))
-        b = call(dropout, x, p=0.5, training=True, generator=generator(11))
+        a = call(dropout, x.clone(), p=0.5, training=True, generator=generator(11))
+        b = call(dropout, x.clone(), p=0.5, training=True, generator=generator(11))
     if not torch.equal(a != 0, b != 0):
         fail(
             "Two generators seeded alike gave different masks: dropout ignores its "
@@ -200,8 +227,8 @@ def check_dropout_randomness(dropout) -> None:
         )
     g = generator(12)
     with _no_builtin("dropout"):
-        c = call(dropout, x, p=0.5, training=True, generator=g)
-        d = call(dropout, x, p=0.5, training=True, generator=g)
+        c = call(dropout, x.clone(), p=0.5, training=True, generator=g)
+        d = call(dropout, x.clone(), p=0.5, training=True, generator=g)
     if torch.equal(c != 0, d != 0):
         fail(
             "Two calls with the same generator object gave the same mask: the generator is "
@@ -213,7 +240,7 @@ def check_dropout_randomness(dropout) -> None:
     counts = set()
     with _no_builtin("dropout"):
         for _ in range(200):
-            counts.add(int((call(dropout, small, p=0.5, training=True, generator=g) == 0).sum()))
+            counts.add(int((call(dropout, small.clone(), p=0.5, training=True, generator=g) == 0).sum()))
     if len(counts) == 1:
         fail(
             f"Every call zeroed exactly {counts.pop()} of 10 units: dropout must drop each unit "
@@ -238,13 +265,12 @@ def check_Dropout(Dropout) -> None:
     for p, seed in ((0.3, 20), (0.5, 21)):
         layer = _as_module_fn(Dropout, p, training=True)
         x = _probe(seed=seed)
-        with _no_builtin("Dropout"):
-            out = call(layer, x, _what=f"Dropout(p={p}) in train mode")
-        _diagnose_training(out, x, p, f"Dropout(p={p}) in train mode")
+        what = f"Dropout(p={p}) in train mode"
+        out = _train_call(layer, x, what, "Dropout")
+        _diagnose_training(out, x, p, what)
     default = call(Dropout, _what="Dropout()").train()
     x = _probe(seed=22)
-    with _no_builtin("Dropout"):
-        out = call(default, x, _what="Dropout() in train mode")
+    out = _train_call(default, x, "Dropout() in train mode", "Dropout")
     _diagnose_training(out, x, 0.5, "Dropout() (default p) in train mode")
     layer = _as_module_fn(Dropout, 0.5, training=False)
     with _no_builtin("Dropout"):

@@ -1,0 +1,31 @@
+"""Shared by the test modules: score a mistake with the in-process scorer."""
+from __future__ import annotations
+
+from grader.mistakes import catalogue
+from grader.paths import source_notebooks
+from grader.score import score_in_process
+
+
+def notebook_of(assignment: str) -> str:
+    (nb,) = source_notebooks(assignment)
+    return nb.stem
+
+
+def lost_points(assignment: str, mistake_name: str):
+    """({test grade_id: points lost}, {test grade_id: message}) for one catalogued mistake."""
+    mistake = catalogue(assignment)[mistake_name]
+    results = score_in_process(assignment, notebook_of(assignment), {mistake.exercise: mistake.source},
+                               only=mistake.exercise)
+    lost = {gid: r.max_score - r.score for gid, r in results.items() if r.score < r.max_score}
+    messages = {gid: r.message for gid, r in results.items() if r.message}
+    return lost, messages
+
+
+def assert_mistake(assignment: str, mistake_name: str, expected_lost: dict, fragments: dict):
+    """The mistake loses exactly ``expected_lost`` and each listed cell's message contains
+    its fragment (case-insensitive)."""
+    lost, messages = lost_points(assignment, mistake_name)
+    assert lost == expected_lost, f"{mistake_name}: lost {lost}, expected {expected_lost}; messages {messages}"
+    for gid, fragment in fragments.items():
+        assert fragment.lower() in messages.get(gid, "").lower(), (
+            f"{mistake_name}: message of {gid} lacks {fragment!r}: {messages.get(gid)!r}")
