@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
 PY     := $(BIN)/python
-# The CPU build of torch; GPU users: see README.md ("GPU").
+# The CPU build of torch; GPU users: see README.md ("GPU users"). May carry pip options.
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
@@ -25,7 +25,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
