@@ -20,9 +20,23 @@ def nbgrader(*args: str, check: bool = True, capture: bool = True) -> subprocess
     )
 
 
+NOTICE = """# The course notebooks (generated)
+
+Open these with `make lab` from the repository root. Each notebook's `# YOUR CODE HERE`
+cells are yours to fill in; `python -m grader check <notebook>` grades one as the
+instructor's autograder will.
+
+Course maintainers: every file here is generated from `solutions/` by `make release`
+(nbgrader generate_assignment) and must not be edited by hand; `make test` fails when
+this folder differs from a fresh release.
+"""
+
+
 def generate(dest: Path, only: list[str] | None = None) -> list[Path]:
     """Write the release of every assignment (or ``only`` these) under ``dest``."""
     dest = Path(dest).resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "README.md").write_text(NOTICE)
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         for assignment in only or assignments():

@@ -67,16 +67,31 @@ def evaluate(net: nn.Module, x, y) -> float:
     return loss
 
 
+def curve_shape(curves: torch.Tensor) -> dict:
+    """Shape of fitted curves sampled on an even grid over [-1, 1], one curve per row
+    (a 1-d tensor is one curve). Returns tensors (one value per curve):
+
+    * ``total_variation``: sum of |f(x_{j+1}) - f(x_j)|; 3 for the true line 1.5x;
+    * ``wiggle``: total variation minus |f(1) - f(-1)|, the up-and-down movement beyond
+      the net rise: 0 for every monotone curve (the true line too), larger the more the
+      curve bends back and forth;
+    * ``slope``: (f(1) - f(-1)) / 2, the average slope (1.5 for the true line).
+    """
+    curves = torch.atleast_2d(curves)
+    tv = (curves[:, 1:] - curves[:, :-1]).abs().sum(dim=1)
+    rise = curves[:, -1] - curves[:, 0]
+    return {"total_variation": tv, "wiggle": (tv - rise.abs()).clamp_min(0), "slope": rise / 2}
+
+
 @torch.no_grad()
-def total_variation(net: nn.Module, grid: torch.Tensor | None = None) -> float:
-    """Smoothness of a 1-d regression fit: sum of |f(x_{i+1}) - f(x_i)| over a dense grid,
-    in ``eval()`` mode. The true line 1.5x has total variation 3 on [-1, 1]; wiggles add."""
-    grid = dense_grid() if grid is None else grid
+def fit_shape(net: nn.Module) -> dict:
+    """:func:`curve_shape` of a 1-d regression net on the dense grid over [-1, 1], in
+    ``eval()`` mode, as floats."""
     was_training = net.training
     net.eval()
-    pred = net(grid).squeeze(-1)
+    pred = net(dense_grid()).squeeze(-1)
     net.train(was_training)
-    return (pred[1:] - pred[:-1]).abs().sum().item()
+    return {k: v.item() for k, v in curve_shape(pred).items()}
 
 
 def _init_linear(models: int, fan_in: int, fan_out: int, g: torch.Generator):
@@ -92,7 +107,8 @@ def dropout_seed_study(p: float, seeds: int = 8, n_hidden: int = 100, iters: int
     """Train ``seeds`` independent copies of the seed's dropout MLP, each on its own draw of
     the seed's data and its own initialisation, all at once (batched matrix products with
     PyTorch's ``F.dropout``). Returns per-copy tensors: ``total_variation`` and
-    ``test_loss`` (both in eval mode), ``train_loss``, and ``curves`` on the dense grid."""
+    ``test_loss`` (both in eval mode), ``train_loss``, ``curves`` on the dense grid, and
+    the ``wiggle`` and ``slope`` of :func:`curve_shape`."""
     if not 0 <= p < 1:
         raise ValueError(f"p must be in [0, 1), got {p}")
     g = torch.Generator().manual_seed(seed)
@@ -127,7 +143,7 @@ def dropout_seed_study(p: float, seeds: int = 8, n_hidden: int = 100, iters: int
         grid = dense_grid().view(1, -1, 1).expand(seeds, -1, 1)
         curves = forward(grid, False).squeeze(-1)
         return {
-            "total_variation": (curves[:, 1:] - curves[:, :-1]).abs().sum(dim=1),
+            **curve_shape(curves),
             "test_loss": ((forward(x, False) - test_y) ** 2).mean(dim=(1, 2)),
             "train_loss": ((forward(x, False) - y) ** 2).mean(dim=(1, 2)),
             "curves": curves,
