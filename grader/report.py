@@ -6,7 +6,9 @@ from collections import Counter, defaultdict
 
 from .autograde import NotebookResult
 
-_NOT_ATTEMPTED = "NotImplementedError"
+# Messages of a test that failed because its exercise was never written: the stub still
+# raises, or (for a variable) the name was never defined.
+_NOT_ATTEMPTED = ("NotImplementedError", "is not defined")
 
 
 def _pts(x: float) -> str:
@@ -63,7 +65,7 @@ def class_mistakes(results: list[NotebookResult], top: int = 12) -> str:
             if c.score >= c.max_score:
                 continue
             key = f"{r.assignment}/{c.grade_id}"
-            if _NOT_ATTEMPTED in c.message:
+            if any(marker in c.message for marker in _NOT_ATTEMPTED):
                 untried[key] += 1
                 continue
             failed[key] += 1
@@ -75,6 +77,6 @@ def class_mistakes(results: list[NotebookResult], top: int = 12) -> str:
         message, _ = messages[key].most_common(1)[0]
         lines.append(f"  {n:>3}  {key}\n         {message}")
     if untried:
-        lines.append("Not attempted (the stub still raises NotImplementedError): "
+        lines.append("Not attempted (the stub still raises NotImplementedError, or the answer is undefined): "
                      + ", ".join(f"{k} x{n}" for k, n in untried.most_common()))
     return "\n".join(lines)
