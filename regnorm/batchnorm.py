@@ -1,0 +1,237 @@
+"""Experiments of assignment 04-batchnorm: deep-MLP activation scales, training a classifier
+with honest train/validation bookkeeping, running estimates, and their figures."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .training import progress
+
+# ---------------------------------------------------------------- deep MLP activation scales
+
+INITS = ("normal", "default", "kaiming")
+
+
+def deep_mlp(depth: int, width: int, init: str = "default",
+             norm: Callable[[int], nn.Module] | None = None) -> nn.Sequential:
+    """``depth`` blocks ``Linear(width, width) [norm(width)] ReLU``.
+
+    ``init``: ``"normal"`` sets every weight to N(0, 1) and biases to 0; ``"default"`` keeps
+    PyTorch's own initialisation of ``nn.Linear``; ``"kaiming"`` uses Kaiming-normal weights
+    for ReLU (std sqrt(2 / fan_in)) and zero biases. ``norm`` builds a normalisation layer
+    placed between each Linear and its ReLU (e.g. ``nn.BatchNorm1d``).
+    """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    if depth < 1 or width < 1:
+        raise ValueError(f"depth and width must be positive, got {depth} and {width}")
+    layers = []
+    for _ in range(depth):
+        linear = nn.Linear(width, width)
+        if init == "normal":
+            nn.init.normal_(linear.weight, 0.0, 1.0)
+            nn.init.zeros_(linear.bias)
+        elif init == "kaiming":
+            nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
+            nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if norm is not None:
+            layers.append(norm(width))
+        layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def block_stds(net: nn.Sequential, x: torch.Tensor) -> dict:
+    """Two scales of the output of every ReLU of ``net`` (one value per block), in the
+    network's current mode: ``"all"``, the standard deviation over all activations of the
+    block, and ``"batch"``, the standard deviation across the batch of each unit, averaged
+    over the units: how much the block's output still differs from sample to sample, i.e.
+    carries the input. Overflowed values are ``inf`` or ``nan``."""
+    overall, across = [], []
+    out = x
+    for layer in net:
+        out = layer(out)
+        if isinstance(layer, nn.ReLU):
+            overall.append(out.std().item())
+            across.append(out.std(dim=0).mean().item())
+    return {"all": torch.tensor(overall, dtype=torch.float64),
+            "batch": torch.tensor(across, dtype=torch.float64)}
+
+
+def plot_block_stds(curves: dict, ax=None, title="Activation scale through a deep ReLU MLP",
+                    ylabel="std of the block's output"):
+    """``{label: stds per block}`` on a log scale; where a curve overflows to inf/NaN or
+    underflows to 0 (neither can be drawn on a log scale), a cross marks its last drawable
+    block and the legend says from which block it broke."""
+    ax = ax or plt.subplots(figsize=(7, 4))[1]
+    for k, (label, stds) in enumerate(curves.items()):
+        stds = torch.as_tensor(stds, dtype=torch.float64)
+        blocks = torch.arange(1, len(stds) + 1)
+        finite = torch.isfinite(stds) & (stds > 0)
+        color = f"C{k}"
+        ax.plot(blocks[finite], stds[finite], color=color, lw=2, label=label)
+        broken = (~finite).nonzero()
+        if len(broken) and finite.any():
+            first = int(broken[0])
+            last_ok = int(finite.nonzero()[-1])
+            what = "inf/NaN" if not torch.isfinite(stds[first]) else "exactly 0"
+            ax.plot([last_ok + 1], [stds[last_ok].item()], "x", color=color, ms=11, mew=2.5,
+                    label=f"{label}: {what} from block {first + 1}")
+    ax.set_yscale("log")
+    ax.set(xlabel="block (Linear → [BN] → ReLU)", ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+# ---------------------------------------------------------------- classifier training
+
+@dataclass
+class ClassifierHistory:
+    """What one training run recorded. ``iter_loss``: the loss of every training batch (the
+    training-mode forward pass). ``train_loss``/``train_acc``: per epoch, the mean over all
+    the epoch's batches (weighted by batch size), measured during training.
+    ``valid_loss``/``valid_acc``: per epoch, on the whole validation set in ``eval()`` mode
+    after the epoch."""
+
+    iters_per_epoch: int
+    iter_loss: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    valid_loss: list = field(default_factory=list)
+    valid_acc: list = field(default_factory=list)
+
+
+@torch.no_grad()
+def evaluate_classifier(net: nn.Module, x, y, *, training: bool = False,
+                        batch_size: int | None = None) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``net`` on ``(x, y)``. In ``eval()`` mode by
+    default; ``training=True`` uses train-mode batch statistics on consecutive batches of
+    ``batch_size`` (running buffers are saved and restored). The net's mode is restored."""
+    was_training = net.training
+    saved = {k: v.clone() for k, v in net.state_dict().items()} if training else None
+    net.train(training)
+    size = len(x) if batch_size is None else batch_size
+    outs = torch.cat([net(x[i:i + size]) for i in range(0, len(x), size)])
+    net.train(was_training)
+    if saved is not None:
+        net.load_state_dict(saved)
+    loss = F.cross_entropy(outs, y).item()
+    acc = (outs.argmax(dim=1) == y).double().mean().item()
+    return loss, acc
+
+
+def train_classifier(net: nn.Module, train: tuple, valid: tuple, *, epochs: int, batch_size: int,
+                     lr: float = 0.01, momentum: float = 0.9, generator: torch.Generator | None = None,
+                     show_progress: bool = False, desc: str = "training") -> ClassifierHistory:
+    """Mini-batch SGD on the cross-entropy, as in the seed's banknote script, with honest
+    bookkeeping: every batch loss is kept, the epoch's training loss is the mean over all
+    its batches (not the last one), and validation is measured on held-out data in
+    ``eval()`` mode (the seed printed the training accuracy as "Valid Acc"). Batches are
+    drawn by a shuffle from ``generator``; an incomplete last batch is dropped."""
+    x, y = train
+    n = len(x)
+    if batch_size < 1 or batch_size > n:
+        raise ValueError(f"batch_size must be in [1, {n}], got {batch_size}")
+    if epochs < 1:
+        raise ValueError(f"epochs must be positive, got {epochs}")
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+    steps = n // batch_size
+    history = ClassifierHistory(iters_per_epoch=steps)
+    for _ in progress(range(epochs), show_progress, desc=desc, leave=False):
+        net.train()
+        order = torch.randperm(n, generator=generator)
+        total_loss, correct, seen = 0.0, 0, 0
+        for s in range(steps):
+            idx = order[s * batch_size:(s + 1) * batch_size]
+            out = net(x[idx])
+            loss = F.cross_entropy(out, y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            history.iter_loss.append(loss.item())
+            total_loss += loss.item() * len(idx)
+            correct += (out.argmax(dim=1) == y[idx]).sum().item()
+            seen += len(idx)
+        history.train_loss.append(total_loss / seen)
+        history.train_acc.append(correct / seen)
+        v_loss, v_acc = evaluate_classifier(net, *valid)
+        history.valid_loss.append(v_loss)
+        history.valid_acc.append(v_acc)
+    net.eval()
+    return history
+
+
+def plot_classifier_histories(histories: dict, axes=None, title_suffix=""):
+    """Two panels for ``{label: ClassifierHistory}``: the loss of every training batch (thin)
+    with the epoch means (dots), and the validation loss per epoch (eval mode)."""
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(13, 4))[1]
+    for k, (label, h) in enumerate(histories.items()):
+        color = f"C{k}"
+        it = torch.arange(1, len(h.iter_loss) + 1)
+        axes[0].plot(it, h.iter_loss, color=color, lw=0.6, alpha=0.45)
+        ends = [h.iters_per_epoch * (e + 1) for e in range(len(h.train_loss))]
+        axes[0].plot(ends, h.train_loss, "o-", color=color, lw=2, label=f"{label}: epoch mean")
+        epochs = range(1, len(h.valid_loss) + 1)
+        axes[1].plot(epochs, h.valid_loss, "o-", color=color, lw=2, label=f"{label}: validation")
+        axes[1].plot(epochs, h.train_loss, ":", color=color, lw=1.5, label=f"{label}: training")
+    axes[0].set(xlabel="iteration (one mini-batch)", ylabel="cross-entropy",
+                title="Training loss of every batch" + title_suffix)
+    axes[1].set(xlabel="epoch", ylabel="cross-entropy",
+                title="Per epoch: validation (eval mode) vs training" + title_suffix)
+    for ax in axes:
+        ax.axhline(math.log(2), color="gray", ls="--", lw=1)
+        ax.legend(fontsize=7)
+    return axes
+
+
+# ---------------------------------------------------------------- running estimates
+
+def running_estimates(layer: nn.Module, *, steps: int, batch_size: int, mean: float, std: float,
+                      generator: torch.Generator | None = None) -> dict:
+    """Feed ``steps`` batches of shape ``(batch_size, C)`` drawn from N(mean, std^2) to the
+    batch-norm ``layer`` in train mode, and record ``running_mean`` and ``running_var`` after
+    every step, averaged over the C channels (which all see the same distribution, so the average
+    is a less noisy picture of one channel's estimate). Tensors of length ``steps``."""
+    layer.train()
+    c = layer.running_mean.numel()
+    means, variances = [], []
+    with torch.no_grad():
+        for _ in range(steps):
+            layer(mean + std * torch.randn(batch_size, c, generator=generator))
+            means.append(layer.running_mean.mean().item())
+            variances.append(layer.running_var.mean().item())
+    return {"running_mean": torch.tensor(means), "running_var": torch.tensor(variances)}
+
+
+# ---------------------------------------------------------------- which values share a statistic
+
+def plot_bn_reduction(shapes: dict, axes=None):
+    """For each ``{title: input shape (N, C, *spatial)}``, draw the input as a grid, one row per
+    sample and one column per (channel, position), coloured by channel: batch norm computes one
+    mean and variance per colour, i.e. over a whole column block, across every sample."""
+    if axes is None:
+        axes = plt.subplots(1, len(shapes), figsize=(5 * len(shapes), 3))[1]
+    for ax, (title, shape) in zip(axes, shapes.items()):
+        n, c = shape[0], shape[1]
+        positions = math.prod(shape[2:]) if len(shape) > 2 else 1
+        grid = torch.arange(c).repeat_interleave(positions).repeat(n, 1)
+        ax.imshow(grid, cmap="tab10", vmin=0, vmax=9, aspect="auto")
+        for k in range(1, c):
+            ax.axvline(k * positions - 0.5, color="white", lw=3)
+        for r in range(1, n):
+            ax.axhline(r - 0.5, color="black", lw=0.5, alpha=0.5)
+        ax.set_xticks([k * positions + (positions - 1) / 2 for k in range(c)],
+                      [f"ch {k}" for k in range(c)], fontsize=7)
+        ax.set_yticks(range(n), [f"sample {i}" for i in range(n)], fontsize=7)
+        ax.set_title(f"{title}\ninput {tuple(shape)}: {c} means/vars (γ, β: {c} each),\n"
+                     f"each over N·positions = {n}·{positions} = {n * positions} values", fontsize=9)
+        ax.set_xlabel("channel × spatial position (flattened)")
+    return axes
