@@ -101,50 +101,62 @@ def _init_linear(models: int, fan_in: int, fan_out: int, g: torch.Generator):
     return w.requires_grad_(), b.requires_grad_()
 
 
-def dropout_seed_study(p: float, seeds: int = 8, n_hidden: int = 100, iters: int = 1000,
+def dropout_seed_study(p_values=(0.0, 0.5), seeds: int = 8, n_hidden: int = 100, iters: int = 1000,
                        lr: float = 0.01, momentum: float = 0.9, seed: int = 0,
                        show_progress: bool = False) -> dict:
-    """Train ``seeds`` independent copies of the seed's dropout MLP, each on its own draw of
-    the seed's data and its own initialisation, all at once (batched matrix products with
-    PyTorch's ``F.dropout``). Returns per-copy tensors: ``total_variation`` and
-    ``test_loss`` (both in eval mode), ``train_loss``, ``curves`` on the dense grid, and
-    the ``wiggle`` and ``slope`` of :func:`curve_shape`."""
-    if not 0 <= p < 1:
-        raise ValueError(f"p must be in [0, 1), got {p}")
+    """A paired study of the seed's dropout MLP: for each of ``seeds`` draws of the seed's
+    data and of the initial weights, one copy per dropout probability in ``p_values``
+    (same data, same initial weights), all trained at once with batched matrix products
+    and PyTorch's own ``F.dropout``. Returns ``{p: results}``, each holding per-draw
+    tensors: ``test_loss`` and ``train_loss`` (eval mode), ``curves`` on the dense grid,
+    and the ``total_variation``, ``wiggle`` and ``slope`` of :func:`curve_shape`."""
+    p_values = tuple(float(p) for p in p_values)
+    if not p_values or not all(0 <= p < 1 for p in p_values):
+        raise ValueError(f"every p must be in [0, 1), got {p_values}")
+    if seeds < 1 or iters < 1:
+        raise ValueError(f"seeds and iters must be positive, got {seeds} and {iters}")
+    k = len(p_values)
     g = torch.Generator().manual_seed(seed)
     x = torch.linspace(-1, 1, 10).view(1, 10, 1).expand(seeds, 10, 1)
     y = TRUE_SLOPE * x + 0.5 * torch.randn(x.shape, generator=g)
     test_y = TRUE_SLOPE * x + 0.3 * torch.randn(x.shape, generator=g)
     sizes = [(1, n_hidden), (n_hidden, n_hidden), (n_hidden, n_hidden), (n_hidden, 1)]
-    layers = [_init_linear(seeds, i, o, g) for i, o in sizes]
-    params = [t for layer in layers for t in layer]
-    opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
+    # The same initial weights for every p: copy the draws k times along the batch.
+    layers = [tuple(t.detach().repeat(k, 1, 1).requires_grad_() for t in _init_linear(seeds, i, o, g))
+              for i, o in sizes]
+    opt = torch.optim.SGD([t for layer in layers for t in layer], lr=lr, momentum=momentum)
 
     def forward(inp, training):
-        h = inp
-        for k, (w, b) in enumerate(layers):
-            if k > 0:
+        h = inp.repeat(k, 1, 1)
+        for j, (w, b) in enumerate(layers):
+            if j > 0:
                 h = torch.relu(h)
-                if training and p > 0:  # PyTorch's own dropout on the hidden units
-                    h = F.dropout(h, p)
+                if training:  # PyTorch's own dropout on the hidden units, per block of copies
+                    h = torch.cat([F.dropout(part, p) if p > 0 else part
+                                   for part, p in zip(h.split(seeds), p_values)])
             h = torch.baddbmm(b, h, w)
         return h
 
+    targets = y.repeat(k, 1, 1)
     # F.dropout draws from the global generator: fork it so that the study is repeatable
     # and leaves the caller's random state as it found it.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
-        for _ in progress(range(iters), show_progress, desc=f"p={p}: {seeds} nets", leave=False):
-            loss = ((forward(x, True) - y) ** 2).mean(dim=(1, 2))
+        for _ in progress(range(iters), show_progress, desc=f"{k * seeds} networks", leave=False):
+            loss = ((forward(x, True) - targets) ** 2).mean(dim=(1, 2))
             opt.zero_grad()
             loss.sum().backward()
             opt.step()
     with torch.no_grad():
-        grid = dense_grid().view(1, -1, 1).expand(seeds, -1, 1)
-        curves = forward(grid, False).squeeze(-1)
-        return {
-            **curve_shape(curves),
-            "test_loss": ((forward(x, False) - test_y) ** 2).mean(dim=(1, 2)),
-            "train_loss": ((forward(x, False) - y) ** 2).mean(dim=(1, 2)),
-            "curves": curves,
-        }
+        curves = forward(dense_grid().view(1, -1, 1).expand(seeds, -1, 1), False).squeeze(-1)
+        fitted = forward(x, False)
+        out = {}
+        for i, p in enumerate(p_values):
+            block = slice(i * seeds, (i + 1) * seeds)
+            out[p] = {
+                **curve_shape(curves[block]),
+                "test_loss": ((fitted[block] - test_y) ** 2).mean(dim=(1, 2)),
+                "train_loss": ((fitted[block] - y) ** 2).mean(dim=(1, 2)),
+                "curves": curves[block],
+            }
+        return out
