@@ -10,7 +10,7 @@ import re
 import pytest
 
 from grader import notebooks
-from grader.paths import COURSE, SOLUTIONS, assignments, source_notebooks
+from grader.paths import COURSE, ROOT, SOLUTIONS, assignments, source_notebooks
 from grader.release import generate
 
 # ../shared/CONTRACT.md: the graded exercises of each assignment, by name. Extra
@@ -167,3 +167,19 @@ def test_every_check_is_decorated():
                 assert getattr(fn, "__grader_check__", False), f"{info.name}.{name} lacks @check"
                 found += 1
     assert found >= 9
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_assignment_has_a_mistake_catalogue_with_its_test(assignment):
+    from grader.mistakes import catalogue, demo_mistakes
+
+    nb = notebooks.load(source_notebooks(assignment)[0])
+    exercises = notebooks.exercises(nb)
+    mistakes = catalogue(assignment)
+    assert mistakes, "a catalogue of typical mistakes proves the checks"
+    assert {m.exercise for m in mistakes.values()} <= set(exercises)
+    assert set(CONTRACT[assignment][1]) <= {m.exercise for m in mistakes.values()}, "every contract exercise has a mistake"
+    demo = demo_mistakes(assignment)
+    assert 1 <= len(demo) <= 4 and len({m.exercise for m in demo.values()}) == len(demo)
+    topic = CONTRACT[assignment][0]
+    assert (ROOT / "tests" / f"test_{topic}_mistakes.py").exists()
