@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import notebooks
 from .paths import CLASSROOM, SOLUTIONS, assignments
+from .repair import repair_file
 from .release import nbgrader
 
 
@@ -65,8 +66,9 @@ def _dirs(workdir: Path) -> list[str]:
     ]
 
 
-def collect(submissions: Path, workdir: Path) -> dict[str, list[str]]:
-    """Copy ``submissions/<student>/<assignment>/*.ipynb`` into ``workdir/submitted``.
+def collect(submissions: Path, workdir: Path, log=print) -> dict[str, list[str]]:
+    """Copy ``submissions/<student>/<assignment>/*.ipynb`` into ``workdir/submitted``,
+    putting back any exercise or test cell the student deleted (see grader/repair.py).
     Returns {assignment: [students]} for the assignments this course knows."""
     known = set(assignments())
     found: dict[str, list[str]] = {}
@@ -80,6 +82,10 @@ def collect(submissions: Path, workdir: Path) -> dict[str, list[str]]:
             dest.mkdir(parents=True)
             for nb in assignment_dir.glob("*.ipynb"):
                 shutil.copy2(nb, dest / nb.name)
+                restored = repair_file(dest / nb.name, assignment_dir.name)
+                if restored:
+                    log(f"{student_dir.name}/{assignment_dir.name}/{nb.name}: put back deleted cells "
+                        + ", ".join(restored))
             (dest / "timestamp.txt").write_text(stamp)
             found.setdefault(assignment_dir.name, []).append(student_dir.name)
     return found
@@ -146,7 +152,7 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     """Grade every submission under ``submissions``; returns one result per notebook."""
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    found = collect(Path(submissions), workdir)
+    found = collect(Path(submissions), workdir, log=log)
     if not found:
         raise SystemExit(f"no submissions found under {submissions} "
                          "(expected <student>/<assignment>/*.ipynb with a known assignment)")
