@@ -1,0 +1,1 @@
+"""One module of checks per assignment; `_common` holds what they share."""
