@@ -143,8 +143,9 @@ def plot_terms(xs, rows: list[dict], ax=None, measured=None, measured_se=None, x
         ax.set_ylim(0, ymax)
         for x, r in zip(xs, rows):
             if r["expected_error"] > ymax:
-                ax.annotate(f"total {r['expected_error']:.2f} ↑", (x, ymax), xytext=(0, -14),
-                            textcoords="offset points", ha="right", fontsize=8)
+                ax.annotate(f"total {r['expected_error']:.2f} ↑", (x, ymax), xytext=(-4, -14),
+                            textcoords="offset points", ha="right", fontsize=8, zorder=5,
+                            bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none"))
     else:
         ax.set_ylim(bottom=0)
     ax.set(xlabel=xlabel, ylabel="mean squared error (averaged over x in [-1, 1])", title=title)

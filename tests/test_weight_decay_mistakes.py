@@ -46,6 +46,8 @@ EXPECTED = {
                      {"test_no_decay_param_groups": "loses 4 parameter(s)"}),
     "lists_twice": ({"test_no_decay_param_groups_edge_cases": 1},
                     {"test_no_decay_param_groups_edge_cases": "more than once"}),
+    "ndim_eq_1": ({"test_no_decay_param_groups_edge_cases": 1},
+                  {"test_no_decay_param_groups_edge_cases": "0-dim (scalar) parameter"}),
 }
 
 

@@ -552,8 +552,8 @@ def check_soft_threshold_edge_cases(soft_threshold) -> None:
 
 
 class _Probe(nn.Module):
-    """Linear, Conv, BatchNorm, LayerNorm, a tied Linear, a free 2-d and a free 1-d
-    parameter; module names that say nothing about their kind."""
+    """Linear, Conv, BatchNorm, LayerNorm, a tied Linear, a free 2-d, a free 1-d and a free
+    0-dim parameter; module names that say nothing about their kind."""
 
     def __init__(self):
         super().__init__()
@@ -565,6 +565,7 @@ class _Probe(nn.Module):
         self.tied.weight = self.body[0].weight  # shared: one parameter under two names
         self.table = nn.Parameter(torch.zeros(5, 8))
         self.gain = nn.Parameter(torch.ones(8))
+        self.scale = nn.Parameter(torch.tensor(1.0))  # 0-dim, like a learnable temperature
 
 
 def _groups(fn, model, wd, what):
@@ -628,12 +629,18 @@ def _check_groups(fn, model, wd, what):
                 )
             if p.dim() < 2 and decay != 0.0:
                 name = _describe_params(model, [p])
-                kind = "a bias" if name.endswith("bias") else "a normalisation weight or other 1-dim parameter"
+                if p.dim() == 0:
+                    kind = "a 0-dim (scalar) parameter"
+                elif name.endswith("bias"):
+                    kind = "a bias"
+                else:
+                    kind = "a normalisation weight or other 1-dim parameter"
                 fail(
                     f"{what} decays {kind} ({name}). A bias only shifts a unit and a BatchNorm/LayerNorm "
                     "weight only rescales it: shrinking them towards 0 does not make the function "
                     "smoother, it just fights the normalisation (a norm weight of 0 kills the channel).",
-                    "put every parameter with p.ndim < 2 (biases, norm weights and biases) in the group with weight_decay 0.0; do not sort by name.",
+                    "put every parameter with p.ndim < 2 (biases, norm weights and biases, 0-dim scalars) in the "
+                    "group with weight_decay 0.0: test p.ndim < 2, not p.ndim == 1; do not sort by name.",
                 )
 
 
@@ -652,7 +659,7 @@ def check_no_decay_param_groups(no_decay_param_groups) -> None:
 
 @check
 def check_no_decay_param_groups_edge_cases(no_decay_param_groups) -> None:
-    """Conv and free parameters, a weight tied between two layers, a negative weight_decay."""
+    """Conv and free parameters (2-d, 1-d, 0-dim), a weight tied between two layers, a negative weight_decay."""
     torch.manual_seed(0)
     model = _Probe()
     _check_groups(no_decay_param_groups, model, 0.1, "no_decay_param_groups(model, 0.1)")

@@ -169,6 +169,10 @@ def soft_threshold(w, threshold):
         for p in m.parameters(recurse=False):
             (decay if p.ndim >= 2 else no_decay).append(p)
 ''' + _GROUPS_TAIL, "a shared weight listed once per module that holds it"),
+    "ndim_eq_1": Mistake("no_decay_param_groups", _GROUPS_HEAD + '''
+    for p in model.parameters():
+        (no_decay if p.ndim == 1 else decay).append(p)
+''' + _GROUPS_TAIL, "only 1-dim parameters left undecayed: a 0-dim scalar is decayed"),
 }
 
 # The demo class's "typical mistakes" student submits these (make demo).
