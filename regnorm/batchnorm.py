@@ -66,10 +66,13 @@ def block_stds(net: nn.Sequential, x: torch.Tensor) -> dict:
 
 
 def plot_block_stds(curves: dict, ax=None, title="Activation scale through a deep ReLU MLP",
-                    ylabel="std of the block's output"):
-    """``{label: stds per block}`` on a log scale; where a curve overflows to inf/NaN or
-    underflows to 0 (neither can be drawn on a log scale), a cross marks its last drawable
-    block and the legend says from which block it broke."""
+                    ylabel="std of the block's output", ylim=None):
+    """``{label: stds per block}`` on a log scale. Where a curve overflows to inf/NaN (the
+    float32 standard deviation exceeds about 3.4e38) or underflows to 0 (neither can be drawn
+    on a log scale), a cross marks its last drawable block and the legend says from which block
+    it broke. With ``ylim=(low, high)`` the axis is clipped there and a triangle on the top or
+    bottom edge marks the block where a curve leaves the plot, so that one exploding curve does
+    not squash the others."""
     ax = ax or plt.subplots(figsize=(7, 4))[1]
     for k, (label, stds) in enumerate(curves.items()):
         stds = torch.as_tensor(stds, dtype=torch.float64)
@@ -78,13 +81,27 @@ def plot_block_stds(curves: dict, ax=None, title="Activation scale through a dee
         color = f"C{k}"
         ax.plot(blocks[finite], stds[finite], color=color, lw=2, label=label)
         broken = (~finite).nonzero()
+        if ylim is not None:
+            for edge, outside, marker, word in ((ylim[1], finite & (stds > ylim[1]), "^", "above"),
+                                                (ylim[0], finite & (stds < ylim[0]), "v", "below")):
+                if outside.any():
+                    first_out = int(outside.nonzero()[0])
+                    ax.plot([first_out + 1], [edge], marker, color=color, ms=10, clip_on=False,
+                            label=f"{label}: {word} {edge:g} from block {first_out + 1}")
         if len(broken) and finite.any():
             first = int(broken[0])
             last_ok = int(finite.nonzero()[-1])
-            what = "inf/NaN" if not torch.isfinite(stds[first]) else "exactly 0"
-            ax.plot([last_ok + 1], [stds[last_ok].item()], "x", color=color, ms=11, mew=2.5,
-                    label=f"{label}: {what} from block {first + 1}")
+            what = "std overflows float32 (inf/NaN)" if not torch.isfinite(stds[first]) else "exactly 0"
+            y_mark = stds[last_ok].item()
+            if ylim is not None and not ylim[0] <= y_mark <= ylim[1]:
+                label_end = f"{label}: {what} from block {first + 1} (off the plot)"
+                ax.plot([], [], "x", color=color, ms=11, mew=2.5, label=label_end)
+            else:
+                ax.plot([last_ok + 1], [y_mark], "x", color=color, ms=11, mew=2.5,
+                        label=f"{label}: {what} from block {first + 1}")
     ax.set_yscale("log")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.set(xlabel="block (Linear → [BN] → ReLU)", ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     return ax
@@ -182,12 +199,14 @@ def plot_classifier_histories(histories: dict, axes=None, title_suffix=""):
         epochs = range(1, len(h.valid_loss) + 1)
         axes[1].plot(epochs, h.valid_loss, "o-", color=color, lw=2, label=f"{label}: validation")
         axes[1].plot(epochs, h.train_loss, ":", color=color, lw=1.5, label=f"{label}: training")
+    axes[1].set_xticks(range(1, max(len(h.valid_loss) for h in histories.values()) + 1))
     axes[0].set(xlabel="iteration (one mini-batch)", ylabel="cross-entropy",
                 title="Training loss of every batch" + title_suffix)
     axes[1].set(xlabel="epoch", ylabel="cross-entropy",
                 title="Per epoch: validation (eval mode) vs training" + title_suffix)
+    axes[0].plot([], [], color="gray", lw=0.6, alpha=0.6, label="thin lines: loss of each batch")
     for ax in axes:
-        ax.axhline(math.log(2), color="gray", ls="--", lw=1)
+        ax.axhline(math.log(2), color="gray", ls="--", lw=1, label="ln 2 = 0.693: predicting 50/50")
         ax.legend(fontsize=7)
     return axes
 
@@ -224,7 +243,10 @@ def plot_bn_reduction(shapes: dict, axes=None):
         positions = math.prod(shape[2:]) if len(shape) > 2 else 1
         grid = torch.arange(c).repeat_interleave(positions).repeat(n, 1)
         ax.imshow(grid, cmap="tab10", vmin=0, vmax=9, aspect="auto")
-        for k in range(1, c):
+        for p in range(1, c * positions):       # thin: between positions of one channel
+            if p % positions:
+                ax.axvline(p - 0.5, color="white", lw=0.8)
+        for k in range(1, c):                   # thick: between channels
             ax.axvline(k * positions - 0.5, color="white", lw=3)
         for r in range(1, n):
             ax.axhline(r - 0.5, color="black", lw=0.5, alpha=0.5)
@@ -233,5 +255,5 @@ def plot_bn_reduction(shapes: dict, axes=None):
         ax.set_yticks(range(n), [f"sample {i}" for i in range(n)], fontsize=7)
         ax.set_title(f"{title}\ninput {tuple(shape)}: {c} means/vars (γ, β: {c} each),\n"
                      f"each over N·positions = {n}·{positions} = {n * positions} values", fontsize=9)
-        ax.set_xlabel("channel × spatial position (flattened)")
+        ax.set_xlabel("channel × position (thin lines: positions)", fontsize=8)
     return axes

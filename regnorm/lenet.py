@@ -32,8 +32,9 @@ class LeNet(nn.Module):
     def initialize_weights(self, linear_std: float = 0.1):
         """The seed's "carefully designed" initialisation: Xavier-normal convolutions,
         ``N(0, linear_std^2)`` fully connected weights, zero biases, BN weights 1 and
-        biases 0. The course's ``LeNet`` uses ``linear_std = 0.1``; the ``LeNet_bn`` printed
-        in the seed uses 1.0. Returns ``self``."""
+        biases 0. The ``initialize_weights`` printed in the seed (a method of its ``LeNet_bn``)
+        draws the fully connected weights from N(0, 1), i.e. ``linear_std=1.0``; this course's
+        default ``linear_std=0.1`` is its own choice, not the seed's. Returns ``self``."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_normal_(m.weight)

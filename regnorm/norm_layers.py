@@ -68,9 +68,10 @@ def summary_figure(num_groups: int = 2, channels: int = 6, batch: int = 4, spati
     for k, method in enumerate(METHODS):
         ax = fig.add_subplot(1, 4, k + 1, projection="3d")
         draw_norm_block(ax, method, num_groups, channels, batch, spatial)
-    fig.suptitle("Blue: the values normalised together (one mean and one variance) with "
-                 "sample 0, channel 0", fontsize=11)
-    fig.tight_layout()
+    fig.suptitle("Dark blue: the values normalised together (one mean and one variance) with "
+                 "sample 0, channel 0.\nGroupNorm only: light blue-grey marks the channels of the "
+                 "other group(s), which get their own statistics", fontsize=10.5, y=0.99)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
 
 
@@ -177,17 +178,19 @@ def small_cnn(norm: str, groups: int = 4) -> nn.Sequential:
     )
 
 
-def batch_size_study(batch_sizes=(2, 32), *, seeds: int = 3, images: int = 2048, n_train: int = 2048,
-                     n_test: int = 256, size: int = 16, lr: float = 0.002, groups: int = 4,
+def batch_size_study(steps: dict | None = None, *, seeds: int = 2, n_train: int = 2048,
+                     n_test: int = 256, size: int = 12, lr: float = 0.002, groups: int = 4,
                      checkpoints: int = 4, seed: int = 0, show_progress: bool = False) -> dict:
     """Train ``seeds`` copies each of the small CNN with BN, GN and LN (see ``small_cnn``) on
-    ``two_class_images``, at every batch size, for the same number of ``images`` seen (so a
-    batch of 2 takes 16 times as many steps as a batch of 32). Adam, learning rate
-    ``lr * sqrt(batch / 2)``. All copies train at once as one grouped network; copy ``s`` of
-    each method starts from the same weights and sees the same minibatches.
+    ``two_class_images``, for ``steps[batch]`` Adam steps at every batch size in ``steps``
+    (default ``{2: 1024, 32: 256}``), learning rate ``lr * sqrt(batch / 2)``. All copies train
+    at once as one grouped network; copy ``s`` of each method starts from the same weights and
+    sees the same minibatches.
 
-    Returns ``{"images": [images seen at each checkpoint], (method, batch): tensor (seeds,
+    Returns ``{"steps": {batch: [step of each checkpoint]}, (method, batch): tensor (seeds,
     checkpoints) of test accuracy in eval() mode}``."""
+    if steps is None:
+        steps = {2: 1024, 32: 256}
     x_train, y_train = two_class_images(n_train, generator=torch.Generator().manual_seed(seed + 1), size=size)
     x_test, y_test = two_class_images(n_test, generator=torch.Generator().manual_seed(seed + 2), size=size)
     k = 3 * seeds
@@ -196,7 +199,7 @@ def batch_size_study(batch_sizes=(2, 32), *, seeds: int = 3, images: int = 2048,
     torch.set_num_threads(1)  # tiny operations: one thread is faster and leaves a core free
     try:
         with torch.random.fork_rng(devices=[]):
-            for batch in batch_sizes:
+            for batch, n_steps in steps.items():
                 torch.manual_seed(seed)
                 net = _grouped_cnn(seeds, groups)
                 with torch.no_grad():  # copy s of every method starts from the same weights
@@ -209,10 +212,10 @@ def batch_size_study(batch_sizes=(2, 32), *, seeds: int = 3, images: int = 2048,
                                 t[2 * seeds * per:] = first
                 opt = torch.optim.Adam(net.parameters(), lr=lr * (batch / 2) ** 0.5)
                 gens = [torch.Generator().manual_seed(seed + 100 + s) for s in range(seeds)]
-                steps = images // batch
-                marks = {round(steps * (j + 1) / checkpoints) for j in range(checkpoints)}
+                marks = [round(n_steps * (j + 1) / checkpoints) for j in range(checkpoints)]
+                results.setdefault("steps", {})[batch] = marks
                 accs = []
-                for step in progress(range(1, steps + 1), show_progress, desc=f"batch {batch}", leave=False):
+                for step in progress(range(1, n_steps + 1), show_progress, desc=f"batch {batch}", leave=False):
                     net.train()
                     idx = torch.stack([torch.randint(0, n_train, (batch,), generator=g) for g in gens])
                     idx = idx.repeat(3, 1)  # (models, batch): the same minibatches for BN, GN, LN
@@ -232,5 +235,4 @@ def batch_size_study(batch_sizes=(2, 32), *, seeds: int = 3, images: int = 2048,
                     results[(method, batch)] = acc[j * seeds:(j + 1) * seeds]
     finally:
         torch.set_num_threads(threads)
-    results["images"] = [round(images * (j + 1) / checkpoints) for j in range(checkpoints)]
     return results
