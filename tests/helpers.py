@@ -29,3 +29,20 @@ def assert_mistake(assignment: str, mistake_name: str, expected_lost: dict, frag
     for gid, fragment in fragments.items():
         assert fragment.lower() in messages.get(gid, "").lower(), (
             f"{mistake_name}: message of {gid} lacks {fragment!r}: {messages.get(gid)!r}")
+
+
+def mistake_tests(assignment: str, expected: dict):
+    """The two tests every ``test_<topic>_mistakes.py`` module runs on its ``EXPECTED``
+    ({mistake: ({test cell: points lost}, {test cell: message fragment})}): every mistake
+    in the catalogue has an expectation, and each is caught and named as expected."""
+    import pytest
+
+    def test_every_mistake_has_an_expectation():
+        assert set(expected) == set(catalogue(assignment))
+
+    @pytest.mark.parametrize("name", sorted(expected))
+    def test_mistake_is_caught_and_named(name):
+        lost, fragments = expected[name]
+        assert_mistake(assignment, name, lost, fragments)
+
+    return test_every_mistake_has_an_expectation, test_mistake_is_caught_and_named

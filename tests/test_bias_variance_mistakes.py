@@ -2,9 +2,8 @@
 it, and correct answers written differently from the solution earn full marks."""
 import pytest
 
-from grader.mistakes import catalogue
 from grader.score import score_in_process
-from helpers import assert_mistake
+from helpers import mistake_tests
 
 A = "01-bias-variance"
 
@@ -58,14 +57,7 @@ EXPECTED = {
 }
 
 
-def test_every_mistake_has_an_expectation():
-    assert set(EXPECTED) == set(catalogue(A))
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_mistake_is_caught_and_named(name):
-    lost, fragments = EXPECTED[name]
-    assert_mistake(A, name, lost, fragments)
+test_every_mistake_has_an_expectation, test_mistake_is_caught_and_named = mistake_tests(A, EXPECTED)
 
 
 # Correct answers that differ from the solution: other formulas, float64 work, noise drawn in

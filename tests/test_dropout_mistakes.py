@@ -1,8 +1,6 @@
 """03-dropout: every catalogued mistake loses the stated points with a message that names it."""
-import pytest
 
-from grader.mistakes import catalogue
-from helpers import assert_mistake
+from helpers import mistake_tests
 
 A = "03-dropout"
 
@@ -36,11 +34,4 @@ EXPECTED = {
 }
 
 
-def test_every_mistake_has_an_expectation():
-    assert set(EXPECTED) == set(catalogue(A))
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_mistake_is_caught_and_named(name):
-    lost, fragments = EXPECTED[name]
-    assert_mistake(A, name, lost, fragments)
+test_every_mistake_has_an_expectation, test_mistake_is_caught_and_named = mistake_tests(A, EXPECTED)

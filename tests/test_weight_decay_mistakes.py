@@ -1,10 +1,8 @@
 """02-weight-decay: every catalogued mistake loses the stated points with a message that names
 it, and correct answers written differently earn full marks."""
-import pytest
 
-from grader.mistakes import catalogue
 from grader.score import score_in_process
-from helpers import assert_mistake
+from helpers import mistake_tests
 
 A = "02-weight-decay"
 
@@ -51,14 +49,7 @@ EXPECTED = {
 }
 
 
-def test_every_mistake_has_an_expectation():
-    assert set(EXPECTED) == set(catalogue(A))
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_mistake_is_caught_and_named(name):
-    lost, fragments = EXPECTED[name]
-    assert_mistake(A, name, lost, fragments)
+test_every_mistake_has_an_expectation, test_mistake_is_caught_and_named = mistake_tests(A, EXPECTED)
 
 
 # Correct answers written differently from the notebook's: float64 accumulation, torch.norm
