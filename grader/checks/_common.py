@@ -25,7 +25,6 @@ __all__ = [
     "call",
     "forbid_builtins",
     "generator",
-    "expect_close",
     "expect_raises",
     "binomial_tolerance",
 ]
@@ -140,36 +139,6 @@ def forbid_builtins(exercise: str, forbidden: Iterable[str], replacement: str):
 def generator(seed: int) -> torch.Generator:
     """A private CPU generator: checks never touch the global RNG."""
     return torch.Generator().manual_seed(seed)
-
-
-def expect_close(
-    actual: Any,
-    expected: torch.Tensor,
-    *,
-    what: str,
-    mistake: str,
-    fix: str,
-    rtol: float = 1e-5,
-    atol: float = 1e-6,
-) -> None:
-    """Fail with ``mistake``/``fix`` unless ``actual`` is a tensor close to ``expected``."""
-    if not isinstance(actual, torch.Tensor):
-        fail(
-            f"{what} returned {type(actual).__name__}, not a tensor.",
-            "return a torch.Tensor.",
-        )
-    if actual.shape != expected.shape:
-        fail(
-            f"{what} has shape {tuple(actual.shape)}; expected {tuple(expected.shape)}.",
-            "keep the input's shape (check the dimensions you reduce over and your keepdim).",
-        )
-    actual_d = actual.detach().to(torch.float64)
-    expected_d = expected.detach().to(torch.float64)
-    if not torch.allclose(actual_d, expected_d, rtol=rtol, atol=atol, equal_nan=False):
-        gap = (actual_d - expected_d).abs()
-        finite = torch.isfinite(gap)
-        worst = gap[finite].max().item() if finite.any() else math.inf
-        fail(mistake, fix, detail=f"(largest difference {worst:.3g} in {what})")
 
 
 def expect_raises(
