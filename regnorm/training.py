@@ -98,7 +98,40 @@ def _init_linear(models: int, fan_in: int, fan_out: int, g: torch.Generator):
     bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialisation
     w = (torch.rand(models, fan_in, fan_out, generator=g) * 2 - 1) * bound
     b = (torch.rand(models, 1, fan_out, generator=g) * 2 - 1) * bound
-    return w.requires_grad_(), b.requires_grad_()
+    return w, b
+
+
+def paired_seed_mlps(seeds: int, copies: int, n_hidden: int, seed: int):
+    """Set-up of a batched, paired study of the seed's MLP: ``seeds`` draws of the seed's
+    data (``x`` of shape ``(seeds, 10, 1)``, ``y`` with noise std 0.5, ``test_y`` with std
+    0.3) and of the initial weights, each draw repeated ``copies`` times along the batch
+    (copy ``j`` of every draw is at ``j * seeds + draw``) so that the settings compared start
+    from the same weights on the same points. Returns ``x, y, test_y, layers``, where
+    ``layers`` are four ``(weight, bias)`` leaf tensors of shapes ``(copies * seeds, in, out)``
+    and ``(copies * seeds, 1, out)``."""
+    if seeds < 1 or copies < 1 or n_hidden < 1:
+        raise ValueError(f"seeds, copies and n_hidden must be positive, got {seeds}, {copies}, {n_hidden}")
+    g = torch.Generator().manual_seed(seed)
+    x = torch.linspace(-1, 1, 10).view(1, 10, 1).expand(seeds, 10, 1)
+    y = TRUE_SLOPE * x + 0.5 * torch.randn(x.shape, generator=g)
+    test_y = TRUE_SLOPE * x + 0.3 * torch.randn(x.shape, generator=g)
+    sizes = [(1, n_hidden), (n_hidden, n_hidden), (n_hidden, n_hidden), (n_hidden, 1)]
+    layers = [tuple(t.repeat(copies, 1, 1).requires_grad_() for t in _init_linear(seeds, i, o, g))
+              for i, o in sizes]
+    return x, y, test_y, layers
+
+
+def batched_forward(layers, inp, hidden=None):
+    """The seed's MLP on a batch of networks: ``baddbmm`` per layer, ReLU between layers,
+    then ``hidden(h)`` (dropout, say) on the hidden units when given."""
+    h = inp
+    for j, (w, b) in enumerate(layers):
+        if j > 0:
+            h = torch.relu(h)
+            if hidden is not None:
+                h = hidden(h)
+        h = torch.baddbmm(b, h, w)
+    return h
 
 
 def dropout_seed_study(p_values=(0.0, 0.5), seeds: int = 8, n_hidden: int = 100, iters: int = 1000,
@@ -116,26 +149,14 @@ def dropout_seed_study(p_values=(0.0, 0.5), seeds: int = 8, n_hidden: int = 100,
     if seeds < 1 or iters < 1:
         raise ValueError(f"seeds and iters must be positive, got {seeds} and {iters}")
     k = len(p_values)
-    g = torch.Generator().manual_seed(seed)
-    x = torch.linspace(-1, 1, 10).view(1, 10, 1).expand(seeds, 10, 1)
-    y = TRUE_SLOPE * x + 0.5 * torch.randn(x.shape, generator=g)
-    test_y = TRUE_SLOPE * x + 0.3 * torch.randn(x.shape, generator=g)
-    sizes = [(1, n_hidden), (n_hidden, n_hidden), (n_hidden, n_hidden), (n_hidden, 1)]
-    # The same initial weights for every p: copy the draws k times along the batch.
-    layers = [tuple(t.detach().repeat(k, 1, 1).requires_grad_() for t in _init_linear(seeds, i, o, g))
-              for i, o in sizes]
+    x, y, test_y, layers = paired_seed_mlps(seeds, k, n_hidden, seed)
     opt = torch.optim.SGD([t for layer in layers for t in layer], lr=lr, momentum=momentum)
 
+    def drop(h):  # PyTorch's own dropout on the hidden units, per block of copies
+        return torch.cat([F.dropout(part, p) if p > 0 else part for part, p in zip(h.split(seeds), p_values)])
+
     def forward(inp, training):
-        h = inp.repeat(k, 1, 1)
-        for j, (w, b) in enumerate(layers):
-            if j > 0:
-                h = torch.relu(h)
-                if training:  # PyTorch's own dropout on the hidden units, per block of copies
-                    h = torch.cat([F.dropout(part, p) if p > 0 else part
-                                   for part, p in zip(h.split(seeds), p_values)])
-            h = torch.baddbmm(b, h, w)
-        return h
+        return batched_forward(layers, inp.repeat(k, 1, 1), drop if training else None)
 
     targets = y.repeat(k, 1, 1)
     # F.dropout draws from the global generator: fork it so that the study is repeatable

@@ -1,19 +1,10 @@
 """Experiment helpers for 02-weight-decay: many copies of the seed's MLP trained at once."""
 from __future__ import annotations
 
-import math
-
 import torch
 
-from .data import TRUE_SLOPE, dense_grid
-from .training import curve_shape, progress
-
-
-def _init_linear(copies: int, fan_in: int, fan_out: int, g: torch.Generator):
-    bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialisation
-    w = (torch.rand(copies, fan_in, fan_out, generator=g) * 2 - 1) * bound
-    b = (torch.rand(copies, 1, fan_out, generator=g) * 2 - 1) * bound
-    return w, b
+from .data import dense_grid
+from .training import batched_forward, curve_shape, paired_seed_mlps, progress
 
 
 def weight_decay_study(weight_decays, seeds: int = 8, n_hidden: int = 100, iters: int = 1000,
@@ -38,30 +29,15 @@ def weight_decay_study(weight_decays, seeds: int = 8, n_hidden: int = 100, iters
     if lambdas.ndim != 1 or len(lambdas) == 0 or (lambdas < 0).any():
         raise ValueError(f"weight_decays must be a non-empty list of non-negative numbers, got {weight_decays}")
     n_wd = len(lambdas)
-    g = torch.Generator().manual_seed(seed)
-    x = torch.linspace(-1, 1, 10).view(1, 10, 1).expand(seeds, 10, 1)
-    y = TRUE_SLOPE * x + 0.5 * torch.randn(x.shape, generator=g)
-    test_y = TRUE_SLOPE * x + 0.3 * torch.randn(x.shape, generator=g)
-    sizes = [(1, n_hidden), (n_hidden, n_hidden), (n_hidden, n_hidden), (n_hidden, 1)]
-    layers = []
-    for i, o in sizes:  # one initialisation per seed, shared by every decay
-        w, b = _init_linear(seeds, i, o, g)
-        layers.append((w.repeat(n_wd, 1, 1).requires_grad_(), b.repeat(n_wd, 1, 1).requires_grad_()))
+    # one initialisation per seed, shared by every decay
+    x, y, test_y, layers = paired_seed_mlps(seeds, n_wd, n_hidden, seed)
     params = [t for layer in layers for t in layer]
     xs, ys = x.repeat(n_wd, 1, 1), y.repeat(n_wd, 1, 1)
     lam = lambdas.repeat_interleave(seeds)  # (n_wd * seeds,)
     opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
 
-    def forward(inp):
-        h = inp
-        for k, (w, b) in enumerate(layers):
-            if k > 0:
-                h = torch.relu(h)
-            h = torch.baddbmm(b, h, w)
-        return h
-
     for _ in progress(range(iters), show_progress, desc=f"{n_wd * seeds} nets", leave=False):
-        mse = ((forward(xs) - ys) ** 2).mean(dim=(1, 2))
+        mse = ((batched_forward(layers, xs) - ys) ** 2).mean(dim=(1, 2))
         penalty = sum((p ** 2).sum(dim=(1, 2)) for p in params)
         opt.zero_grad()
         (mse + lam / 2 * penalty).sum().backward()
@@ -72,8 +48,8 @@ def weight_decay_study(weight_decays, seeds: int = 8, n_hidden: int = 100, iters
 
     with torch.no_grad():
         grid = dense_grid().view(1, -1, 1).expand(n_wd * seeds, -1, 1)
-        curves = forward(grid).squeeze(-1)
-        out = forward(xs)
+        curves = batched_forward(layers, grid).squeeze(-1)
+        out = batched_forward(layers, xs)
         return {
             "weight_decays": lambdas,
             "train_loss": split(((out - ys) ** 2).mean(dim=(1, 2))),

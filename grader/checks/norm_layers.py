@@ -195,17 +195,20 @@ def _ln_candidates(x, ns, w, b, eps):
     ]
 
 
+def _optional_args(w, b, eps):
+    """The keyword arguments a case passes (only those given) and the eps in force."""
+    given = {"weight": w, "bias": b, "eps": eps}
+    return {k: v for k, v in given.items() if v is not None}, (1e-5 if eps is None else eps)
+
+
+def _describe_args(w, eps) -> str:
+    return (", weight, bias" if w is not None else "") + (f", eps={eps}" if eps is not None else "")
+
+
 def _ln_case(layer_norm, x, ns, w=None, b=None, eps=None):
-    kwargs = {}
-    if w is not None:
-        kwargs["weight"] = w
-    if b is not None:
-        kwargs["bias"] = b
-    if eps is not None:
-        kwargs["eps"] = eps
-    eps_v = 1e-5 if eps is None else eps
+    kwargs, eps_v = _optional_args(w, b, eps)
     what = f"layer_norm(x of shape {list(x.shape)}, normalized_shape={ns!r}" + \
-        (", weight, bias" if w is not None else "") + (f", eps={eps}" if eps is not None else "") + ")"
+        _describe_args(w, eps) + ")"
     out = _run(layer_norm, x, "layer_norm", what, ns, **kwargs)
     shape = [ns] if isinstance(ns, int) else list(ns)
     ref = _ref64(F.layer_norm, x, shape, weight=w, bias=b, eps=eps_v)
@@ -307,16 +310,9 @@ def _in_candidates(x, w, b, eps):
 
 
 def _in_case(instance_norm, x, w=None, b=None, eps=None):
-    kwargs = {}
-    if w is not None:
-        kwargs["weight"] = w
-    if b is not None:
-        kwargs["bias"] = b
-    if eps is not None:
-        kwargs["eps"] = eps
-    eps_v = 1e-5 if eps is None else eps
+    kwargs, eps_v = _optional_args(w, b, eps)
     what = f"instance_norm(x of shape {list(x.shape)}" + \
-        (", weight, bias" if w is not None else "") + (f", eps={eps}" if eps is not None else "") + ")"
+        _describe_args(w, eps) + ")"
     out = _run(instance_norm, x, "instance_norm", what, **kwargs)
     ref = _ref64(F.instance_norm, x, weight=w, bias=b, eps=eps_v)
 
@@ -385,16 +381,9 @@ def _gn_candidates(x, groups, w, b, eps):
 
 
 def _gn_case(group_norm, x, groups, w=None, b=None, eps=None):
-    kwargs = {}
-    if w is not None:
-        kwargs["weight"] = w
-    if b is not None:
-        kwargs["bias"] = b
-    if eps is not None:
-        kwargs["eps"] = eps
-    eps_v = 1e-5 if eps is None else eps
+    kwargs, eps_v = _optional_args(w, b, eps)
     what = f"group_norm(x of shape {list(x.shape)}, num_groups={groups}" + \
-        (", weight, bias" if w is not None else "") + (f", eps={eps}" if eps is not None else "") + ")"
+        _describe_args(w, eps) + ")"
     out = _run(group_norm, x, "group_norm", what, groups, **kwargs)
     ref = _ref64(F.group_norm, x, groups, weight=w, bias=b, eps=eps_v)
 
