@@ -284,7 +284,22 @@ class _RemoteFunction(torch.autograd.Function):
 def _tensor_state(t: torch.Tensor):
     g = t.grad if t.is_leaf else None
     return (t._version, t.data_ptr(), tuple(t.shape), t.dtype, t.requires_grad,
-            id(g) if g is not None else None, g._version if g is not None else None)
+            id(g) if g is not None else None)
+
+
+def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal to the bit (NaN included): C++ kernels such as batch norm's running
+    statistics, and writes through ``.data``, change a tensor without its version."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.numel() == 0:
+        return True
+    a = a.detach().contiguous().reshape(-1)
+    return torch.equal(a.view(torch.uint8) if a.element_size() == 1 else a.view(_INT_OF_SIZE[a.element_size()]),
+                       b.reshape(-1).view(torch.uint8) if b.element_size() == 1 else b.reshape(-1).view(_INT_OF_SIZE[b.element_size()]))
+
+
+_INT_OF_SIZE = {2: torch.int16, 4: torch.int32, 8: torch.int64, 16: torch.int64}
 
 
 class Peer:
@@ -309,10 +324,20 @@ class Peer:
         self.tensors: dict[str, torch.Tensor] = {}
         self.tensor_ids: dict[int, str] = {}
         self.synced: dict[str, tuple] = {}
+        self.snapshots: dict[str, torch.Tensor] = {}
         self.generators: dict[str, torch.Generator] = {}
         self.generator_ids: dict[int, str] = {}
         self.generator_synced: dict[str, bytes] = {}
         self.calls: dict[str, tuple[list, list]] = {}
+
+    def mark_synced(self, tid: str, t: torch.Tensor) -> None:
+        self.synced[tid] = _tensor_state(t)
+        self.snapshots[tid] = t.detach().clone()
+
+    def dirty(self, tid: str, t: torch.Tensor) -> bool:
+        snapshot = self.snapshots.get(tid)
+        return (self.synced.get(tid) != _tensor_state(t) or snapshot is None
+                or not _same_bits(t, snapshot))
 
     def _new_id(self) -> str:
         return f"{self.side}{next(self._counter)}"
@@ -389,7 +414,7 @@ class Peer:
             if tid is not None:
                 self.tensors[tid] = new
                 self.tensor_ids[id(new)] = tid
-                self.synced[tid] = _tensor_state(new)
+                self.mark_synced(tid, new)
             mapping[id(old)] = new
         return _replace(value, mapping)
 
@@ -509,7 +534,7 @@ class Peer:
         for t in inputs:  # the inputs' own gradients did not change
             tid = self.tensor_ids.get(id(t))
             if tid is not None:
-                self.synced[tid] = _tensor_state(t)
+                self.mark_synced(tid, t)
         return result
 
     # ---------------------------------------------------------------- judge's calls
@@ -591,7 +616,7 @@ class _Encoder:
     def dirty_twins(self) -> list:
         peer, out = self.peer, []
         for tid, t in list(peer.tensors.items()):
-            if _tensor_state(t) != peer.synced.get(tid):
+            if peer.dirty(tid, t):
                 out.append(self.tensor(t, force=True))
         for gid, g in list(peer.generators.items()):
             if bytes(g.get_state().numpy()) != peer.generator_synced.get(gid):
@@ -610,10 +635,9 @@ class _Encoder:
             peer.tensor_ids[id(t)] = tid
         if self.collect and t.requires_grad and tid not in self.grad_inputs:
             self.grad_inputs.append(tid)
-        state = _tensor_state(t)
-        if known and not force and peer.synced.get(tid) == state:
+        if known and not force and not peer.dirty(tid, t):
             return {"T": tid}
-        peer.synced[tid] = state
+        peer.mark_synced(tid, t)
         data = t.detach()
         if data.layout != torch.strided or data.is_quantized:
             raise TypeError("only dense tensors can be sent")
@@ -864,7 +888,7 @@ class _Decoder:
                 t.grad = grad
             except RuntimeError:
                 pass
-        peer.synced[tid] = _tensor_state(t)
+        peer.mark_synced(tid, t)
         return t
 
     def generator(self, v: dict) -> torch.Generator:
