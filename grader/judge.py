@@ -41,6 +41,9 @@ CONNECT_TIMEOUT = 30.0
 MAX_RESTARTS = 20
 
 
+_NOT_REACHED = "\0not reached"
+
+
 class TestTimeout(BaseException):
     """A test cell ran past its time limit (not an Exception: checks must not catch it)."""
 
@@ -110,6 +113,8 @@ class Judge:
         _copy_folder(folder, self.scratch_dir)
         self.executed: list[int] = []
         self._replay_source: dict[int, str] = {}
+        self.cells: dict = {}
+        self._killed_by_test = False
         self.killers: set[int] = set()
         self.restarts = 0
         try:
@@ -118,12 +123,13 @@ class Judge:
                 if cell.cell_type != "code":
                     continue
                 gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                self.cells[index] = cell
                 if gid in tests:
                     code, points = tests[gid]
                     cell.outputs = self._test(gid, code, points)
                     cell.execution_count = None
                 else:
-                    self._cell(index, cell, nb)
+                    self._cell(index, cell)
         finally:
             self._stop()
             shutil.rmtree(self.scratch, ignore_errors=True)
@@ -170,14 +176,28 @@ class Judge:
             else:
                 return
 
-    def _cell(self, index: int, cell, nb) -> None:
+    def _ensure_kernel(self) -> None:
+        """A live kernel; one found dead was killed by the last cell it ran (``exit()``
+        ends the kernel just after its cell has finished)."""
+        if self.kernel is not None and self.kernel.alive():
+            return
+        if self._killed_by_test:  # a test's call of student code killed it: no cell to blame
+            self._killed_by_test = False
+        elif self.executed and self.executed[-1] not in self.killers:
+            last = self.executed[-1]
+            self.killers.add(last)
+            self.cells[last].outputs.append(_error(
+                "KernelDied", "the kernel ended after this cell (exit()?); the cells after it "
+                "ran in a fresh kernel without it"))
+        self._restart()
+
+    def _cell(self, index: int, cell) -> None:
         left = self._remaining()
         if left <= 0:
             cell.outputs = [_error("TimeBudgetExceeded", f"the notebook's time budget "
                                    f"({self.notebook_timeout:g} s) ran out before this cell")]
             return
-        if self.kernel is None or not self.kernel.alive():
-            self._restart()
+        self._ensure_kernel()
         outcome = self.kernel.execute(cell.source, min(self.cell_timeout, left))
         cell.outputs = outcome.outputs
         cell.execution_count = outcome.execution_count
@@ -202,29 +222,36 @@ class Judge:
         if self._remaining() <= 0:
             return _test_outputs(gid, 0, points, f"the notebook's time budget ({self.notebook_timeout:g} s) "
                                  "ran out before this test ran.")
-        if self.kernel is None or not self.kernel.alive():
-            try:
-                self._restart()
-            except KernelDied as exc:
-                return _test_outputs(gid, 0, points, f"the kernel could not be started again: {exc}")
-        message = self._judge(gid, code)
+        try:
+            self._ensure_kernel()
+            message = self._judge(gid, code)
+            if message is _NOT_REACHED and not self.kernel.alive():  # died just before: once more
+                self._ensure_kernel()
+                message = self._judge(gid, code)
+        except KernelDied as exc:
+            message = f"the kernel could not be started again: {exc}"
+        if message is _NOT_REACHED:
+            message = ("the kernel died before this test could run." if not self.kernel.alive() else
+                       "your notebook did not let the grader reach its objects (was a cell still "
+                       "running, or were Python's import system or IPython's input changed?).")
         return _test_outputs(gid, 0 if message else points, points, message)
 
     def _judge(self, gid: str, code: str) -> str | None:
         limit = min(self.cell_timeout, self._remaining())
         kernel = self.kernel
         msg_id = kernel.begin(SERVE.format(path=self.sock_path), silent=True)
-        self.listener.settimeout(min(CONNECT_TIMEOUT, max(limit, 1)))
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            conn = None
+        conn = None
+        self.listener.settimeout(0.05)
+        give_up = time.monotonic() + min(CONNECT_TIMEOUT, max(limit, 1))
+        while conn is None and time.monotonic() < give_up:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                if not kernel.alive() or kernel.finished(msg_id):
+                    break
         if conn is None:
-            died = not kernel.alive()
             self._finish(msg_id)
-            return ("the kernel died before this test could run." if died else
-                    "your notebook did not let the grader reach its objects (was a cell still "
-                    "running, or was the kernel's import system changed?).")
+            return _NOT_REACHED
         peer = Peer(conn, JUDGE)
         interrupted = []
 
@@ -272,6 +299,8 @@ class Judge:
                 pass
             conn.close()
         self._finish(msg_id)
+        if not kernel.alive():
+            self._killed_by_test = True
         return _clean(message) if message is not None else None
 
     def _finish(self, msg_id: str) -> None:

@@ -32,6 +32,7 @@ import re
 import socket
 import time
 import types
+import weakref
 from typing import Any, Callable
 
 import torch
@@ -321,14 +322,54 @@ class Peer:
         self.exported: dict[str, Any] = {}
         self.export_ids: dict[int, str] = {}
         self.proxies: dict[str, Any] = {}
-        self.tensors: dict[str, torch.Tensor] = {}
+        # The judge holds its twins weakly: a twin it dropped is forgotten on both sides
+        # (``forget`` in the next message), so each message scans only live twins.
+        self.tensors: Any = weakref.WeakValueDictionary() if self.restricted else {}
+        self.forgotten: list[str] = []
         self.tensor_ids: dict[int, str] = {}
         self.synced: dict[str, tuple] = {}
         self.snapshots: dict[str, torch.Tensor] = {}
-        self.generators: dict[str, torch.Generator] = {}
+        self.generators: Any = weakref.WeakValueDictionary() if self.restricted else {}
         self.generator_ids: dict[int, str] = {}
         self.generator_synced: dict[str, bytes] = {}
         self.calls: dict[str, tuple[list, list]] = {}
+
+    def register(self, tid: str, t: torch.Tensor) -> None:
+        self.tensors[tid] = t
+        self.tensor_ids[id(t)] = tid
+        if self.restricted:
+            weakref.finalize(t, self._dropped, tid, id(t))
+
+    def register_generator(self, gid: str, g: torch.Generator) -> None:
+        self.generators[gid] = g
+        self.generator_ids[id(g)] = gid
+        if self.restricted:
+            weakref.finalize(g, self._dropped, gid, id(g))
+
+    def _dropped(self, tid: str, key: int) -> None:
+        if tid in self.generator_synced and self.generators.get(tid) is None:
+            self.generator_synced.pop(tid, None)
+            if self.generator_ids.get(key) == tid:
+                del self.generator_ids[key]
+            self.forgotten.append(tid)
+        elif self.tensors.get(tid) is None:
+            self.synced.pop(tid, None)
+            self.snapshots.pop(tid, None)
+            if self.tensor_ids.get(key) == tid:
+                del self.tensor_ids[key]
+            self.forgotten.append(tid)
+
+    def _forget(self, tids) -> None:
+        for tid in (tids or [])[:MAX_LIST]:
+            g = self.generators.pop(tid, None) if isinstance(tid, str) else None
+            if g is not None:
+                self.generator_synced.pop(tid, None)
+                self.generator_ids.pop(id(g), None)
+            t = self.tensors.pop(tid, None) if isinstance(tid, str) else None
+            self.synced.pop(tid, None)
+            self.snapshots.pop(tid, None)
+            if t is not None and self.tensor_ids.get(id(t)) == tid:
+                del self.tensor_ids[id(t)]
 
     def mark_synced(self, tid: str, t: torch.Tensor) -> None:
         self.synced[tid] = _tensor_state(t)
@@ -356,6 +397,8 @@ class Peer:
             self._rng_last = rng
         body["grad"] = torch.is_grad_enabled()
         body["gin"] = enc.grad_inputs
+        if self.forgotten:
+            body["forget"], self.forgotten = self.forgotten, []
         framing.send(self.sock, body, enc.buffers)
         return enc.grad_inputs
 
@@ -369,6 +412,8 @@ class Peer:
                     raise
                 self.deadline = self.on_deadline()
         dec = _Decoder(self, buffers)
+        if isinstance(message.get("forget"), list):
+            self._forget(message["forget"])
         for update in message.get("sync") or []:
             dec.value(update)
         if isinstance(message.get("rng"), int):
@@ -412,8 +457,7 @@ class Peer:
         for old, new in zip(outs, linked):
             tid = self.tensor_ids.pop(id(old), None)
             if tid is not None:
-                self.tensors[tid] = new
-                self.tensor_ids[id(new)] = tid
+                self.register(tid, new)
                 self.mark_synced(tid, new)
             mapping[id(old)] = new
         return _replace(value, mapping)
@@ -505,9 +549,7 @@ class Peer:
             return None
         for t in outs:  # give the outputs their ids now: the reply names them
             if self.tensors.get(self.tensor_ids.get(id(t), "")) is not t:
-                tid = self._new_id()
-                self.tensors[tid] = t
-                self.tensor_ids[id(t)] = tid
+                self.register(self._new_id(), t)
         cid = self._new_id()
         self.calls[cid] = (outs, inputs)
         return cid
@@ -631,8 +673,7 @@ class _Encoder:
         known = tid is not None
         if not known:
             tid = peer._new_id()
-            peer.tensors[tid] = t
-            peer.tensor_ids[id(t)] = tid
+            peer.register(tid, t)
         if self.collect and t.requires_grad and tid not in self.grad_inputs:
             self.grad_inputs.append(tid)
         if known and not force and not peer.dirty(tid, t):
@@ -657,8 +698,7 @@ class _Encoder:
         gid = peer.generator_ids.get(id(g))
         if gid is None or peer.generators.get(gid) is not g:
             gid = peer._new_id()
-            peer.generators[gid] = g
-            peer.generator_ids[id(g)] = gid
+            peer.register_generator(gid, g)
         state = bytes(g.get_state().numpy())
         if peer.generator_synced.get(gid) == state:
             return {"G": gid}
@@ -872,8 +912,7 @@ class _Decoder:
         wants_grad = bool(body.get("rg")) and (dtype.is_floating_point or dtype.is_complex)
         if existing is None:
             t = torch.nn.Parameter(data, requires_grad=wants_grad) if body.get("p") else data.requires_grad_(wants_grad)
-            peer.tensors[tid] = t
-            peer.tensor_ids[id(t)] = tid
+            peer.register(tid, t)
         else:
             t = existing
             with torch.no_grad():
@@ -899,8 +938,7 @@ class _Decoder:
         g = peer.generators.get(gid)
         if g is None:
             g = torch.Generator()
-            peer.generators[gid] = g
-            peer.generator_ids[id(g)] = gid
+            peer.register_generator(gid, g)
         if v.get("s") is not None:
             state = self.buffer(v["s"])
             if len(state) != _RNG_BYTES:
