@@ -42,9 +42,11 @@ def sandbox_options(sandbox: bool) -> list[str]:
 def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = True,
               log=print, sandbox: bool = True) -> list[NotebookResult]:
     """Grade every submission under ``submissions``; returns one result per notebook.
-    Entries that could not be collected are logged and listed in ``workdir/problems.txt``."""
+    Entries that could not be collected are logged and listed in ``workdir/problems.txt``;
+    nbgrader's own messages go to ``workdir/nbgrader.log``."""
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "nbgrader.log").write_text("")
     options = sandbox_options(sandbox)
     if not sandbox:
         log(NO_SANDBOX_WARNING)
@@ -64,6 +66,8 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
         log(f"nbgrader: {assignment}: autograding {len(students)} submission(s)"
             + ("" if sandbox else " WITHOUT a sandbox"))
         run = nbgrader("autograde", assignment, "--force", *dirs, *options, check=False)
+        with open(workdir / "nbgrader.log", "a") as f:
+            f.write(f"--- nbgrader autograde {assignment} (exit {run.returncode})\n{run.stdout}\n")
         if run.returncode != 0:
             log(f"nbgrader autograde reported problems (exit {run.returncode}); grading went on:\n"
                 + run.stdout.strip()[-2000:])

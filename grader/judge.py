@@ -30,7 +30,7 @@ from pathlib import Path
 
 import nbformat
 
-from .kernel import INTERRUPT_GRACE, Kernel, KernelDied
+from .kernel import INTERRUPT_GRACE, Kernel, KernelDied, Outcome
 from .sandbox import Sandbox
 from .wire import framing
 from .wire.peer import JUDGE, Interrupted, Peer, RemoteError
@@ -103,9 +103,37 @@ class Judge:
     # ------------------------------------------------------------------ the notebook
 
     def run(self, nb, tests: dict[str, tuple[str, float]], folder: str | None) -> None:
+        """Grade ``nb`` in place: every code cell gets its outputs, test cells the verdict."""
         _forget_checks()
-        start = time.monotonic()
-        self.deadline = start + self.notebook_timeout
+        self.open(folder)
+        try:
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                self.cells[index] = cell
+                try:
+                    if gid in tests:
+                        code, points = tests[gid]
+                        cell.outputs = self._test(gid, code, points)
+                        cell.execution_count = None
+                    else:
+                        self._cell(index, cell)
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # never let one notebook stop the class
+                    self._warn(f"grading error at cell {index} ({gid}): {type(exc).__name__}: {exc}")
+                    text = f"the grader could not run this cell ({type(exc).__name__}); it scores 0."
+                    cell.outputs = (_test_outputs(gid, 0, tests[gid][1], text) if gid in tests
+                                    else [_error("GraderError", text)])
+                    self._killed_by_test = True  # a fresh kernel next, no cell blamed
+                    self._stop()
+        finally:
+            self.close()
+
+    def open(self, folder: str | None = None) -> None:
+        """Start a kernel whose scratch folder is a copy of ``folder``."""
+        self.deadline = time.monotonic() + self.notebook_timeout
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-scratch-"))
         os.chmod(self.scratch, 0o755)
         self.scratch_dir = self.scratch / "work"
@@ -117,22 +145,22 @@ class Judge:
         self._killed_by_test = False
         self.killers: set[int] = set()
         self.restarts = 0
-        try:
-            self._start()
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
-                gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                self.cells[index] = cell
-                if gid in tests:
-                    code, points = tests[gid]
-                    cell.outputs = self._test(gid, code, points)
-                    cell.execution_count = None
-                else:
-                    self._cell(index, cell)
-        finally:
-            self._stop()
-            shutil.rmtree(self.scratch, ignore_errors=True)
+        self._start()
+
+    def close(self) -> None:
+        self._stop()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def execute(self, code: str) -> "Outcome":
+        """Run code in the student's kernel (a session outside a notebook: tests, benchmarks)."""
+        self._ensure_kernel()
+        return self.kernel.execute(code, self.cell_timeout)
+
+    def verdict(self, gid: str, code: str) -> str | None:
+        """Judge one test cell's code against the kernel's objects: None, or the message."""
+        self._ensure_kernel()
+        message = self._judge(gid, code)
+        return None if message is None else str(message)
 
     def _remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -199,6 +227,9 @@ class Judge:
             return
         self._ensure_kernel()
         outcome = self.kernel.execute(cell.source, min(self.cell_timeout, left))
+        if outcome.status == "died" and not outcome.started:  # it was dying before this cell
+            self._ensure_kernel()
+            outcome = self.kernel.execute(cell.source, min(self.cell_timeout, self._remaining()))
         cell.outputs = outcome.outputs
         cell.execution_count = outcome.execution_count
         self._replay_source[index] = cell.source
@@ -295,7 +326,7 @@ class Judge:
                 peer.deadline = time.monotonic() + INTERRUPT_GRACE
                 peer.on_deadline = None
                 peer.send({"op": "done"})
-            except Exception:
+            except (Exception, framing.PeerGone, framing.WireError, framing.Deadline):
                 pass
             conn.close()
         self._finish(msg_id)

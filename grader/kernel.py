@@ -37,6 +37,7 @@ class Outcome:
     outputs: list = field(default_factory=list)
     status: str = "ok"  # ok | error | timeout | died
     execution_count: int | None = None
+    started: bool = False  # the kernel took up the request (it said busy or echoed the input)
 
 
 class Kernel:
@@ -201,6 +202,7 @@ class Kernel:
             if msg is not None and msg.get("parent_header", {}).get("msg_id") == msg_id:
                 kind = msg["msg_type"]
                 content = msg["content"]
+                outcome.started = True
                 if kind == "status" and content.get("execution_state") == "idle":
                     idle = True
                 elif kind == "execute_input":

@@ -31,8 +31,8 @@ import itertools
 import re
 import socket
 import time
+import sys
 import types
-import weakref
 from typing import Any, Callable
 
 import torch
@@ -71,18 +71,32 @@ class Interrupted(BaseException):
     """The kernel was interrupted (the judge's time limit) while running student code."""
 
 
+_remote_exceptions: dict = {}
+
+
 def _exception(info: dict) -> BaseException:
-    name = str(info.get("t", "Exception"))[:80]
+    """The other side's exception as one of this side: a built-in type by its name, else a
+    class of the same name derived from the nearest built-in base (so ``except
+    RuntimeError`` catches torch's errors as it would in one process)."""
+    name = _NAME.sub("_", str(info.get("t", "Exception")))[:80] or "Exception"
     message = str(info.get("m", ""))[:2000]
     if info.get("interrupt"):
         return Interrupted(message)
     cls = _EXCEPTIONS.get(name)
-    if cls is not None:
-        try:
-            return cls(message)
-        except Exception:
-            pass
-    return RemoteError(f"{name}: {message}" if message else name)
+    if cls is None:
+        bases = [str(b) for b in (info.get("b") or [])[:32] if isinstance(b, str)]
+        base = next((_EXCEPTIONS[b] for b in bases if b in _EXCEPTIONS), Exception)
+        key = (name, base)
+        cls = _remote_exceptions.get(key)
+        if cls is None:
+            try:
+                cls = _remote_exceptions[key] = type(name, (base,), {"__module__": "student"})
+            except TypeError:
+                cls = RemoteError
+    try:
+        return cls(message)
+    except Exception:
+        return RemoteError(f"{name}: {message}")
 
 
 def _describe_exception(exc: BaseException) -> dict:
@@ -91,6 +105,7 @@ def _describe_exception(exc: BaseException) -> dict:
     except Exception:
         message = "<unprintable>"
     return {"t": type(exc).__name__, "m": message[:2000],
+            "b": [c.__name__ for c in type(exc).__mro__[1:]][:32],
             "interrupt": isinstance(exc, KeyboardInterrupt)}
 
 
@@ -322,14 +337,14 @@ class Peer:
         self.exported: dict[str, Any] = {}
         self.export_ids: dict[int, str] = {}
         self.proxies: dict[str, Any] = {}
-        # The judge holds its twins weakly: a twin it dropped is forgotten on both sides
-        # (``forget`` in the next message), so each message scans only live twins.
-        self.tensors: Any = weakref.WeakValueDictionary() if self.restricted else {}
+        # Twins the judge no longer references are sent once more if changed, then
+        # forgotten on both sides (``forget``), so each message scans only live twins.
+        self.tensors: dict[str, torch.Tensor] = {}
         self.forgotten: list[str] = []
         self.tensor_ids: dict[int, str] = {}
         self.synced: dict[str, tuple] = {}
         self.snapshots: dict[str, torch.Tensor] = {}
-        self.generators: Any = weakref.WeakValueDictionary() if self.restricted else {}
+        self.generators: dict[str, torch.Generator] = {}
         self.generator_ids: dict[int, str] = {}
         self.generator_synced: dict[str, bytes] = {}
         self.calls: dict[str, tuple[list, list]] = {}
@@ -337,27 +352,18 @@ class Peer:
     def register(self, tid: str, t: torch.Tensor) -> None:
         self.tensors[tid] = t
         self.tensor_ids[id(t)] = tid
-        if self.restricted:
-            weakref.finalize(t, self._dropped, tid, id(t))
 
     def register_generator(self, gid: str, g: torch.Generator) -> None:
         self.generators[gid] = g
         self.generator_ids[id(g)] = gid
-        if self.restricted:
-            weakref.finalize(g, self._dropped, gid, id(g))
 
-    def _dropped(self, tid: str, key: int) -> None:
-        if tid in self.generator_synced and self.generators.get(tid) is None:
-            self.generator_synced.pop(tid, None)
-            if self.generator_ids.get(key) == tid:
-                del self.generator_ids[key]
-            self.forgotten.append(tid)
-        elif self.tensors.get(tid) is None:
-            self.synced.pop(tid, None)
-            self.snapshots.pop(tid, None)
-            if self.tensor_ids.get(key) == tid:
-                del self.tensor_ids[key]
-            self.forgotten.append(tid)
+    def _unreferenced(self) -> list[str]:
+        """The judge's twins nothing but this peer refers to any more."""
+        if not self.restricted:
+            return []
+        # 2 = the table's reference and getrefcount's argument
+        return ([tid for tid in list(self.tensors) if sys.getrefcount(self.tensors[tid]) <= 2]
+                + [gid for gid in list(self.generators) if sys.getrefcount(self.generators[gid]) <= 2])
 
     def _forget(self, tids) -> None:
         for tid in (tids or [])[:MAX_LIST]:
@@ -391,6 +397,10 @@ class Peer:
         body = {k: (enc.value(v) if k in ("a", "k", "v", "g", "ok") else v) for k, v in message.items()}
         enc.collect = False
         body["sync"] = enc.dirty_twins()
+        dropped = self._unreferenced()
+        if dropped:
+            self._forget(dropped)
+            self.forgotten.extend(dropped)
         rng = bytes(torch.random.get_rng_state().numpy())
         if rng != self._rng_last:
             body["rng"] = enc.buffer(rng)
@@ -412,10 +422,10 @@ class Peer:
                     raise
                 self.deadline = self.on_deadline()
         dec = _Decoder(self, buffers)
-        if isinstance(message.get("forget"), list):
-            self._forget(message["forget"])
         for update in message.get("sync") or []:
             dec.value(update)
+        if isinstance(message.get("forget"), list):
+            self._forget(message["forget"])
         if isinstance(message.get("rng"), int):
             state = dec.buffer(message["rng"])
             if len(state) == _RNG_BYTES:
@@ -910,8 +920,13 @@ class _Decoder:
         if grad is not None and not isinstance(grad, torch.Tensor):
             raise framing.WireError("malformed gradient")
         wants_grad = bool(body.get("rg")) and (dtype.is_floating_point or dtype.is_complex)
-        if existing is None:
+        # The kernel takes a changed judge tensor as a new object: the old one may be saved
+        # in an autograd graph (gradcheck perturbs its inputs in place between calls).
+        renew = existing is not None and not peer.restricted and not tid.startswith(peer.side)
+        if existing is None or renew:
             t = torch.nn.Parameter(data, requires_grad=wants_grad) if body.get("p") else data.requires_grad_(wants_grad)
+            if renew:
+                peer.tensor_ids.pop(id(existing), None)
             peer.register(tid, t)
         else:
             t = existing
