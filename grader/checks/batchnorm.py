@@ -979,7 +979,9 @@ def _diagnose_backward(result, grad_out, x, weight, eps, what, rtol=_RTOL_BW, at
 def _call_backward(batch_norm_backward, grad_out, x, weight, what, **kwargs):
     saved = [t.clone() for t in (grad_out, x, weight)]
     given = [t.clone() for t in (grad_out, x, weight)]
-    with forbid_builtins("batch_norm_backward", _BUILTINS + _AUTOGRAD, _HOW_BACKWARD):
+    with forbid_builtins("batch_norm_backward", _BUILTINS, _HOW_BACKWARD), forbid_builtins(
+            "batch_norm_backward uses autograd, the tool this exercise replaces: it", _AUTOGRAD,
+            _HOW_BACKWARD):
         result = call(batch_norm_backward, *given, _what=what, **kwargs)
     for name, before, after in zip(("grad_out", "x", "weight"), saved, given):
         if not torch.equal(before, after):

@@ -209,7 +209,9 @@ def check_BatchNormFunction_gradcheck(BatchNormFunction) -> None:
     weight, bias = _affine(2, 521, torch.float64)
     problem = _gradcheck_failure(BatchNormFunction, x, weight, bias, 0.1, "BatchNormFunction.apply with eps=0.1")
     if problem:
-        fail(problem, "backward must use the eps that forward was given (save it on ctx).")
+        fail(problem, "backward returns one gradient per input of forward, in its order "
+             "(grad_x, grad_weight, grad_bias, None), computed with the eps that forward was "
+             "given (keep it on ctx: ctx.eps = eps).")
     # only x needs a gradient (a frozen layer): backward may return None for weight and bias
     grad_out = torch.randn(7, 2, generator=generator(522), dtype=torch.float64)
     what = "BatchNormFunction.apply(x, weight, bias, 1e-5) with only x requiring grad"

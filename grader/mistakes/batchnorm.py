@@ -374,4 +374,4 @@ def identity_affine(x, eps=1e-5):
 }
 
 # The demo class's "typical mistakes" student submits these (make demo).
-DEMO = ("running_var_biased", "plain_attribute_buffers", "lenet_bn_after_relu")
+DEMO = ("running_var_biased", "plain_attribute_buffers", "lenet_bn_after_relu", "backward_variance_constant")
