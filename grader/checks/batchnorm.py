@@ -3,8 +3,9 @@
 (hidden checks: ``grader/hidden/batchnorm.py``).
 
 The references are PyTorch's own ``torch.nn.functional.batch_norm`` and ``nn.BatchNorm1d/2d/3d``
-(and autograd through them for the backward pass), run in float64 on probe inputs with different means and scales per channel (one channel with a
-tiny variance, so that where ``eps`` sits matters). When an answer differs, the check computes
+(and autograd through them for the backward pass), run in float64 on probe inputs with different
+means and scales per channel (one channel with a tiny variance, so that where ``eps`` sits
+matters). When an answer differs, the check computes
 the outputs of the typical mistakes on the same input and names the one that matches.
 """
 from __future__ import annotations
@@ -1008,6 +1009,8 @@ def check_batch_norm_backward(batch_norm_backward) -> None:
 # ---------------------------------------------------------------------------- BatchNormFunction
 
 _INPUT_NAMES = ("x", "weight", "bias", "eps")
+_CASCADE_FN = ("(A backward that calls your batch_norm_backward inherits its mistakes: if the "
+               "batch_norm_backward tests fail too, fix it first.)")
 
 
 def _is_function_class(BatchNormFunction) -> None:
@@ -1087,11 +1090,15 @@ def check_BatchNormFunction(BatchNormFunction) -> None:
              "backward returns its gradients in another order than forward takes its inputs.",
              "return grad_x, grad_weight, grad_bias, None: the order of forward(ctx, x, weight, "
              "bias, eps).")
-    _diagnose_backward(grads, grad_out, x, weight, eps, f"{what}, its backward")
+    try:
+        _diagnose_backward(grads, grad_out, x, weight, eps, f"{what}, its backward")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n  {_CASCADE_FN}") from None
     problem = _gradcheck_failure(BatchNormFunction, _probe((5, 3), torch.float64, seed=503),
                                  *_affine(3, 504, torch.float64), eps, "BatchNormFunction.apply")
     if problem:
-        fail(problem, "compare your backward with batch_norm_backward above, input by input; "
+        fail(problem + "\n  " + _CASCADE_FN,
+             "compare your backward with batch_norm_backward above, input by input; "
              "backward must return one gradient per input of forward, in the same order.")
 
 

@@ -12,10 +12,10 @@ from torch import nn
 
 from grader.checks._common import call, check, expect_raises, fail, generator
 from grader.checks.batchnorm import (
-    _ATOL_BW, _BNS, _CASCADE_BN, _RTOL_BW, _affine, _backward_probe, _call_backward, _call_bn,
-    _check_identity, _close, _compare_layers, _diagnose_backward, _function_grads,
-    _gradcheck_failure, _is_function_class, _is_module_class, _make, _no_builtin, _pair, _probe,
-    _run, _simulate_buffers,
+    _ATOL_BW, _BNS, _CASCADE_BN, _CASCADE_FN, _RTOL_BW, _affine, _backward_probe,
+    _call_backward, _call_bn, _check_identity, _close, _compare_layers, _diagnose_backward,
+    _function_grads, _gradcheck_failure, _is_function_class, _is_module_class, _make,
+    _no_builtin, _pair, _probe, _run, _simulate_buffers,
 )
 
 
@@ -207,9 +207,11 @@ def check_BatchNormFunction_gradcheck(BatchNormFunction) -> None:
     _is_function_class(BatchNormFunction)
     x = _probe((7, 2), torch.float64, seed=520)
     weight, bias = _affine(2, 521, torch.float64)
-    problem = _gradcheck_failure(BatchNormFunction, x, weight, bias, 0.1, "BatchNormFunction.apply with eps=0.1")
+    problem = _gradcheck_failure(BatchNormFunction, x, weight, bias, 0.1,
+                                 "BatchNormFunction.apply with eps=0.1")
     if problem:
-        fail(problem, "backward returns one gradient per input of forward, in its order "
+        fail(problem + "\n  " + _CASCADE_FN,
+             "backward returns one gradient per input of forward, in its order "
              "(grad_x, grad_weight, grad_bias, None), computed with the eps that forward was "
              "given (keep it on ctx: ctx.eps = eps).")
     # only x needs a gradient (a frozen layer): backward may return None for weight and bias
