@@ -98,6 +98,10 @@ EXPECTED = {
     "function_eps_ignored": (
         {"test_BatchNormFunction_gradcheck": 1},
         {"test_BatchNormFunction_gradcheck": "gradient your backward returns for x"}),
+    "function_three_gradients": (
+        {"test_BatchNormFunction": 2, "test_BatchNormFunction_gradcheck": 1},
+        {"test_BatchNormFunction": "returned 3 gradients; forward takes 4 inputs",
+         "test_BatchNormFunction_gradcheck": "another number of gradients"}),
     # the two questions on the run
     "lr_answer_without_bn": ({"test_largest_lr_bn": 1}, {"test_largest_lr_bn": "\"no BN\""}),
     "lr_answer_first_failure": ({"test_largest_lr_bn": 1}, {"test_largest_lr_bn": "did NOT train"}),

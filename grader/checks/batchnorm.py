@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import call, check, fail, forbid_builtins, generator
+from ._common import _StudentError, call, check, fail, forbid_builtins, generator
 
 _BUILTINS = (
     "batch_norm", "native_batch_norm", "_native_batch_norm_legit",
@@ -1020,6 +1020,23 @@ def _is_function_class(BatchNormFunction) -> None:
              "forward(ctx, x, weight, bias, eps) and backward(ctx, grad_out).")
 
 
+def _backward_named(out, grad_out):
+    """out.backward(grad_out), with autograd's complaint about the number of gradients in words."""
+    import re
+
+    try:
+        out.backward(grad_out)
+    except RuntimeError as exc:
+        m = re.search(r"incorrect number of gradients \(expected (\d+), got (\d+)\)", str(exc))
+        if not m:
+            raise
+        raise _StudentError(
+            f"BatchNormFunction.backward returned {m.group(2)} gradients; forward takes "
+            f"{m.group(1)} inputs (x, weight, bias, eps), and backward must return one value per "
+            "input, in the same order.\n"
+            "  How to fix: return grad_x, grad_weight, grad_bias, None (None for eps).") from None
+
+
 def _function_grads(BatchNormFunction, x, weight, bias, eps, grad_out, what, needs=(True, True, True)):
     """Run apply and backward (through autograd, as a network would) and return the output and
     the gradients of x, weight and bias (None where not requested or not returned)."""
@@ -1033,7 +1050,7 @@ def _function_grads(BatchNormFunction, x, weight, bias, eps, grad_out, what, nee
                  "bias do: autograd cannot reach your backward.",
                  "return a tensor computed in forward (do not .detach() it); autograd connects it "
                  "to backward by itself.")
-        call(out.backward, grad_out.clone(), _what=f"{what}.backward(grad_out)")
+        call(_backward_named, out, grad_out.clone(), _what=f"{what}.backward(grad_out)")
     return out, (xs.grad, ws.grad, bs.grad)
 
 
@@ -1057,6 +1074,9 @@ def _gradcheck_failure(BatchNormFunction, x, weight, bias, eps, what):
                         f"of {what} with respect to {name}).")
             return (f"torch.autograd.gradcheck: your backward's gradient for {name} is not a "
                     f"tensor of {name}'s shape and dtype.")
+        if "incorrect number of gradients" in text:
+            return ("torch.autograd.gradcheck: backward returns another number of gradients than "
+                    "forward has inputs (x, weight, bias, eps): one value per input, in order.")
         if "not reentrant" in text:
             return ("torch.autograd.gradcheck: backward gives different results on two runs with "
                     "the same input (does it depend on state kept between calls?).")

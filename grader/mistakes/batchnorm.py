@@ -266,6 +266,9 @@ def batch_norm_backward(grad_out, x, weight, eps=1e-5):
         ret="        return grad_x, grad_weight, grad_bias, None").replace(
         "batch_norm_backward(grad_out, x, weight, ctx.eps)", "batch_norm_backward(grad_out, x, weight)"),
         "backward ignores eps (uses the default 1e-5)"),
+    "function_three_gradients": Mistake("BatchNormFunction", _FN.format(
+        ret="        return grad_x, grad_weight, grad_bias"),
+        "backward returns 3 gradients for 4 inputs (nothing for eps)"),
     # ------------------------------------------------------------------ questions
     "lr_answer_without_bn": Mistake("largest_lr_bn", """
 largest_lr_bn = bnx.largest_trained_lr(lr_sweep or bnx.lr_sweep(), "no BN")
