@@ -301,3 +301,48 @@ def test_lenet():
     assert isinstance(net.conv1, nn.Conv2d) and net.conv1.bias.abs().max() == 0
     with pytest.raises(ValueError):
         LeNet(0)
+
+
+def test_hidden_checks_are_decorated_and_apart():
+    import inspect
+
+    import grader.checks.batchnorm as visible
+    import grader.hidden.batchnorm as hidden
+
+    checks = {name for name, fn in inspect.getmembers(hidden, inspect.isfunction)
+              if name.startswith("check_") and fn.__module__ == hidden.__name__}
+    assert checks == {"check_batch_norm_edge_cases", "check_BatchNorm_options", "check_identity_affine_ranks",
+                      "check_LeNetBN_modes", "check_batch_norm_backward_inputs",
+                      "check_BatchNormFunction_gradcheck"}
+    assert all(getattr(getattr(hidden, name), "__grader_check__", False) for name in checks)
+    assert not checks & set(dir(visible)), "a hidden check is also visible"
+
+
+def test_lr_sweep_and_batch_dependence():
+    import math
+
+    import torch
+    from torch import nn
+
+    from regnorm import batchnorm as bnx
+
+    state = torch.random.get_rng_state()
+    sweep = bnx.lr_sweep(lrs=(0.1, 1e4), steps=20)
+    assert torch.equal(state, torch.random.get_rng_state())          # the global RNG is untouched
+    assert sweep["setups"] == list(bnx.SWEEP_SETUPS) and sweep["lrs"] == [0.1, 1e4]
+    assert len(sweep["final_loss"]) == 4 and all(len(row) == 2 for row in sweep["final_loss"])
+    assert sweep["threshold"] == math.log(4) / 2
+    assert repr(sweep) == repr(bnx.lr_sweep(lrs=(0.1, 1e4), steps=20))   # deterministic (nan too)
+    assert bnx.trained(sweep)["no BN"][1] is False                    # lr 1e4 cannot train
+    assert bnx.largest_trained_lr({**sweep, "threshold": -1.0}, "BN") is None
+
+    net = nn.Sequential()
+    net.add_module("lin", nn.Linear(3, 3))
+    net.add_module("bn", nn.BatchNorm1d(3))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    g = torch.Generator().manual_seed(0)
+    probe = bnx.batch_dependence(net, torch.randn(4, 3, generator=g), torch.randn(3, 3, generator=g))
+    assert probe["train"]["lin"] == 0 and probe["train"]["bn"] > 0
+    assert probe["eval"] == {"lin": 0.0, "bn": 0.0}
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())  # buffers restored
+    assert net.training
