@@ -194,7 +194,7 @@ def escape(f):
     assert "reached" not in got and "set" not in got and got[-1] == "judge"
     assert not hasattr(secret, "name")
     with pytest.raises(PermissionError):
-        peer._perform({"op": "lookup", "n": "os"}, None)
+        peer._perform({"op": "lookup", "n": "os"}, None, None)
 
 
 def _raw_reply(message, buffers=()):

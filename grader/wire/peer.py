@@ -280,7 +280,7 @@ class _RemoteFunction(torch.autograd.Function):
     def forward(ctx, peer, cid, outputs, anchor, *inputs):
         ctx.peer, ctx.cid, ctx.n_inputs = peer, cid, len(inputs)
         ctx.shapes = [(t.shape, t.dtype) for t in inputs]
-        return tuple(o.clone() for o in outputs)
+        return tuple(o.detach().clone() for o in outputs)
 
     @staticmethod
     def backward(ctx, *grads):
@@ -393,6 +393,10 @@ class Peer:
 
     def send(self, message: dict) -> list[str]:
         """Send a message; returns the ids of the tensors in it that require grad."""
+        with torch._C.DisableTorchFunction():  # the wire's own tensor work is no one's call
+            return self._send(message)
+
+    def _send(self, message: dict) -> list[str]:
         enc = _Encoder(self)
         body = {k: (enc.value(v) if k in ("a", "k", "v", "g", "ok") else v) for k, v in message.items()}
         enc.collect = False
@@ -413,6 +417,10 @@ class Peer:
         return enc.grad_inputs
 
     def recv(self) -> tuple[dict, "_Decoder"]:
+        with torch._C.DisableTorchFunction():
+            return self._recv()
+
+    def _recv(self) -> tuple[dict, "_Decoder"]:
         while True:
             try:
                 message, buffers = framing.recv(self.sock, self.deadline, self.max_buffers)
@@ -448,11 +456,12 @@ class Peer:
             if "err" in reply:
                 raise _exception(reply["err"] if isinstance(reply["err"], dict) else {})
             spies.deliver(reply.get("spied") or {})
-            value = dec.value(reply.get("ok"))
+            with torch._C.DisableTorchFunction():
+                value = dec.value(reply.get("ok"))
             if isinstance(reply.get("cid"), str) and isinstance(reply.get("gout"), list):
                 inputs = [self.tensors[t] for t in sent if isinstance(self.tensors.get(t), torch.Tensor)]
                 outs = [self.tensors.get(t) for t in reply["gout"][:MAX_LIST] if isinstance(t, str)]
-                outs = [t for t in outs if isinstance(t, torch.Tensor) and not t.requires_grad
+                outs = [t for t in outs if isinstance(t, torch.Tensor) and t.grad_fn is None
                         and (t.dtype.is_floating_point or t.dtype.is_complex)]
                 if outs:
                     value = self._attach(reply["cid"], value, outs, inputs)
@@ -460,8 +469,8 @@ class Peer:
 
     def _attach(self, cid: str, value, outs: list[torch.Tensor], inputs: list[torch.Tensor]):
         """Route gradients of ``outs`` (tensors of ``value``) back to the other side's call ``cid``."""
-        anchor = torch.zeros((), requires_grad=True)
-        with torch.enable_grad():
+        with torch._C.DisableTorchFunction(), torch.enable_grad():
+            anchor = torch.zeros((), requires_grad=True)
             linked = _RemoteFunction.apply(self, cid, tuple(outs), anchor, *inputs)
         mapping = {}
         for old, new in zip(outs, linked):
@@ -487,9 +496,15 @@ class Peer:
         try:
             with torch.set_grad_enabled(bool(message.get("grad", True))):
                 kinds = [k for k in (message.get("kinds") or []) if isinstance(k, str)]
-                with spies.recording(kinds if not self.restricted else []) as recorded:
-                    value, cid = self._perform(message, dec)
-                reply["spied"] = {k: sorted(set(map(str, v)))[:1000] for k, v in recorded.items()}
+                if message.get("op") == "call":  # arguments decoded before any spy watches
+                    with torch._C.DisableTorchFunction():
+                        args, kwargs = dec.value(message.get("a")), dec.value(message.get("k"))
+                    if not isinstance(args, list) or not isinstance(kwargs, dict):
+                        raise TypeError("malformed call")
+                    message["_args"] = (args, kwargs)
+                spy = _Spying(kinds if not self.restricted else [])
+                value, cid = self._perform(message, dec, spy)
+                reply["spied"] = {k: sorted(set(map(str, v)))[:1000] for k, v in spy.recorded.items()}
                 reply["ok"] = value
                 if cid:
                     reply["cid"] = cid
@@ -505,7 +520,7 @@ class Peer:
         except BaseException as exc:  # the value could not be encoded
             self.send({"op": "reply", "err": _describe_exception(exc)})
 
-    def _perform(self, message: dict, dec: "_Decoder"):
+    def _perform(self, message: dict, dec: "_Decoder", recorded: "_Spying"):
         op = message.get("op")
         if self.restricted and op not in ("call", "getattr", "dunder"):
             raise PermissionError(f"the judge does not serve {op!r} requests")
@@ -515,21 +530,21 @@ class Peer:
                 raise NameError(f"name {name!r} is not defined")
             return self.namespace[name], None
         if op == "backward":
-            return self._backward(message, dec), None
+            with recorded:
+                return self._backward(message, dec), None
         target = self._local(message.get("h"))
         if op == "call":
-            args = dec.value(message.get("a"))
-            kwargs = dec.value(message.get("k"))
-            if not isinstance(args, list) or not isinstance(kwargs, dict):
-                raise TypeError("malformed call")
+            args, kwargs = message["_args"]
             inputs = dec.grad_inputs_of(message)
-            value = target(*args, **{str(k): v for k, v in kwargs.items()})
+            with recorded:
+                value = target(*args, **{str(k): v for k, v in kwargs.items()})
             return value, self._record(value, inputs)
         name = str(message.get("n"))
         if op == "getattr":
             if self.restricted and name.startswith("_"):
                 raise AttributeError(f"{name!r} is not served")
-            value = getattr(target, name)
+            with recorded:
+                value = getattr(target, name)
             return value, self._record(value, [])
         if op == "setattr":
             setattr(target, name, dec.value(message.get("v")))
@@ -542,7 +557,8 @@ class Peer:
             if name not in allowed:
                 raise PermissionError(f"{name!r} is not served")
             args = dec.value(message.get("a")) or []
-            return _dunder(target, name, args), None
+            with recorded:
+                return _dunder(target, name, args), None
         raise ValueError(f"unknown request {op!r}")
 
     def _local(self, hid):
@@ -593,6 +609,26 @@ class Peer:
 
     def lookup(self, name: str):
         return self.request({"op": "lookup", "n": name})
+
+
+class _Spying:
+    """The spies a request asked for, around the student's code only."""
+
+    def __init__(self, kinds: list[str]):
+        self.kinds = kinds
+        self.recorded: dict = {}
+        self._stack = None
+
+    def __enter__(self):
+        self._stack = spies.recording(self.kinds)
+        self._got = self._stack.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        result = self._stack.__exit__(*exc)
+        for kind, names in self._got.items():
+            self.recorded.setdefault(kind, []).extend(names)
+        return result
 
 
 def _dunder(target, name: str, args: list):
@@ -697,7 +733,7 @@ class _Encoder:
         data = data.cpu().contiguous()
         raw = data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b""
         body = {"dt": str(data.dtype).replace("torch.", ""), "sh": list(data.shape),
-                "b": self.buffer(raw), "rg": bool(t.requires_grad and t.is_leaf),
+                "b": self.buffer(raw), "rg": bool(t.requires_grad), "lf": bool(t.is_leaf),
                 "p": isinstance(t, torch.nn.Parameter)}
         grad = t.grad if t.is_leaf else None
         body["g"] = self.tensor(grad) if grad is not None else None
