@@ -38,7 +38,28 @@ def _stub_sources(assignment, name):
     return {notebooks.grade_id(c): c.source for c in released.cells if notebooks.is_solution(c)}
 
 
+def _with_experiments(assignment, name, answers):
+    """``answers`` with each solution cell preceded by the experiment cells above it (each run on
+    its own, errors ignored, as nbgrader does): questions answered from the student's run are
+    checked against variables that those cells compute, which the in-process scorer alone
+    never executes."""
+    nb = notebooks.load(source_notebooks(assignment)[0])
+    merged, pending = {}, []
+    for cell in nb.cells:
+        gid = notebooks.grade_id(cell)
+        if cell.cell_type != "code" or gid == "setup" or notebooks.is_test(cell):
+            continue
+        if notebooks.is_solution(cell):
+            prefix = "".join(f"try:\n    exec({src!r}, globals())\nexcept Exception:\n    pass\n" for src in pending)
+            merged[gid] = prefix + answers.get(gid, notebooks.strip_markers(cell.source))
+            pending = []
+        else:
+            pending.append(cell.source)
+    return merged
+
+
 def _in_process_total(assignment, name, answers):
+    answers = _with_experiments(assignment, name, answers)
     return sum(r.score for r in score_in_process(assignment, name, answers).values())
 
 
