@@ -1,5 +1,6 @@
-"""Checks for assignment 01-bias-variance: ``mse_cost``, ``objective``,
-``sample_predictions``, ``bias_variance_decomposition`` and the question ``variance_means``.
+"""Visible checks for assignment 01-bias-variance: ``mse_cost``, ``objective``,
+``sample_predictions``, ``bias_variance_decomposition`` and the format of the questions (the hidden
+checks and the questions' answers are in ``grader.hidden.bias_variance``).
 
 The references are formulas evaluated here in float64 and properties of random draws, never a
 working solution. ``sample_predictions`` is checked through a recording ``fit`` (what it was

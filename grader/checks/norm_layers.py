@@ -1,5 +1,6 @@
-"""Checks for assignment 05-norm-layers: ``layer_norm``, ``instance_norm``, ``group_norm`` and
-``equivalent_norm``.
+"""Visible checks for assignment 05-norm-layers: ``layer_norm``, ``instance_norm``, ``group_norm``,
+``equivalent_norm``, ``layer_norm_backward`` and the format of the two questions (the hidden
+checks and the questions' answers are in ``grader.hidden.norm_layers``).
 
 The references are PyTorch's own ``torch.nn.functional`` operations, evaluated in float64 on
 probe inputs whose samples and channels have different means and spreads (so that BatchNorm,
@@ -8,6 +9,8 @@ check computes the outputs of the typical mistakes (the wrong set of dimensions,
 variance, eps outside the square root, interleaved groups, gamma/beta broadcast against the
 last dimension ...) and names the one the answer matches. Whether an answer mixes samples is
 tested as a property: changing the other samples of the batch must not change sample 0.
+``layer_norm_backward`` is compared with autograd through ``F.layer_norm`` in float64, and a wrong
+answer is matched against the gradients of the typical slips of the derivation.
 """
 from __future__ import annotations
 

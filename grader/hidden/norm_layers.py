@@ -10,7 +10,7 @@ import torch
 
 from ..checks._common import call, check, expect_raises, fail, generator
 from ..checks.norm_layers import (
-    _LAYERS, _gn_case, _layer_names, _ln_backward_case, _ln_case, _mode, _no_autograd,
+    _LAYERS, _gn_case, _layer_names, _ln_backward_case, _ln_case, _mode,
     _no_builtin, _probe,
 )
 
