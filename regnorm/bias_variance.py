@@ -89,16 +89,31 @@ def polynomial_fit(degree: int, l2: float = 0.0) -> Callable:
 
 class RecordTrainingError:
     """Wraps a ``fit``: every call also records the training MSE of the fitted model (on the
-    noisy labels it was fitted to), so that the experiment can compare it with the test error."""
+    noisy labels it was fitted to), so that the experiment can compare it with the test error.
 
-    def __init__(self, fit: Callable):
+    With ``fresh > 0`` it also evaluates every fitted model on ``fresh`` new inputs drawn
+    uniformly over ``x_range`` from ``generator`` (new inputs for every model: the whole input
+    range, not the training inputs), keeping ``(inputs, predictions)`` in ``self.fresh``, and
+    keeps its predictions at the training inputs in ``self.at_train``."""
+
+    def __init__(self, fit: Callable, fresh: int = 0, generator: torch.Generator | None = None,
+                 x_range=(-1.0, 1.0)):
         self.fit = fit
         self.errors: list[float] = []
+        self.n_fresh, self.generator, self.x_range = fresh, generator, x_range
+        self.fresh: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.at_train: list[torch.Tensor] = []
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> Callable:
         predict = self.fit(x, y)
         with torch.no_grad():
-            self.errors.append(((predict(x).reshape(-1) - y.reshape(-1).to(torch.float64)) ** 2).mean().item())
+            on_train = predict(x).reshape(-1).to(torch.float64)
+            self.errors.append(((on_train - y.reshape(-1).to(torch.float64)) ** 2).mean().item())
+            if self.n_fresh:
+                lo, hi = self.x_range
+                x_new = lo + (hi - lo) * torch.rand(self.n_fresh, 1, generator=self.generator, dtype=torch.float64)
+                self.fresh.append((x_new, predict(x_new).reshape(-1).to(torch.float64)))
+                self.at_train.append(on_train)
         return predict
 
 

@@ -188,7 +188,12 @@ def batch_size_study(steps: dict | None = None, *, seeds: int = 2, n_train: int 
     sees the same minibatches.
 
     Returns ``{"steps": {batch: [step of each checkpoint]}, (method, batch): tensor (seeds,
-    checkpoints) of test accuracy in eval() mode}``."""
+    checkpoints) of test accuracy in eval() mode, ("loss", method, batch): tensor (seeds,) of the
+    training loss (train() mode, on the training minibatches) averaged over the last quarter of
+    the steps, ("train_mode", method, batch): tensor (seeds,) of the final test accuracy in
+    train() mode, the test set cut into batches of the training batch size}``: for BN the
+    last one normalises with the statistics of each test batch, as in training, instead of the
+    running statistics (GN and LN compute the same in both modes)."""
     if steps is None:
         steps = {2: 1024, 32: 256}
     x_train, y_train = two_class_images(n_train, generator=torch.Generator().manual_seed(seed + 1), size=size)
@@ -214,7 +219,7 @@ def batch_size_study(steps: dict | None = None, *, seeds: int = 2, n_train: int 
                 gens = [torch.Generator().manual_seed(seed + 100 + s) for s in range(seeds)]
                 marks = [round(n_steps * (j + 1) / checkpoints) for j in range(checkpoints)]
                 results.setdefault("steps", {})[batch] = marks
-                accs = []
+                accs, late_losses = [], []
                 for step in progress(range(1, n_steps + 1), show_progress, desc=f"batch {batch}", leave=False):
                     net.train()
                     idx = torch.stack([torch.randint(0, n_train, (batch,), generator=g) for g in gens])
@@ -225,14 +230,29 @@ def batch_size_study(steps: dict | None = None, *, seeds: int = 2, n_train: int 
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
+                    if step > n_steps - n_steps // 4:
+                        with torch.no_grad():  # the loss of each model on its own minibatch
+                            per_model = F.cross_entropy(logits.detach().reshape(-1, 2), y_train[idx].T.reshape(-1),
+                                                        reduction="none").view(batch, k).mean(0)
+                        late_losses.append(per_model)
                     if step in marks:
                         net.eval()
                         with torch.no_grad():
                             out = net(x_test.repeat(1, k, 1, 1)).view(n_test, k, 2)
                         accs.append((out.argmax(-1) == y_test[:, None]).double().mean(0))
                 acc = torch.stack(accs, dim=1)  # (models, checkpoints)
+                late = torch.stack(late_losses).mean(0)  # (models,)
+                net.train()  # BN with the statistics of each test batch, as in training
+                correct = torch.zeros(k)
+                with torch.no_grad():
+                    for start in range(0, n_test - batch + 1, batch):
+                        out = net(x_test[start:start + batch].repeat(1, k, 1, 1)).view(batch, k, 2)
+                        correct += (out.argmax(-1) == y_test[start:start + batch, None]).double().sum(0)
+                train_mode = correct / (n_test - n_test % batch)
                 for j, method in enumerate(("BN", "GN", "LN")):
                     results[(method, batch)] = acc[j * seeds:(j + 1) * seeds]
+                    results[("loss", method, batch)] = late[j * seeds:(j + 1) * seeds]
+                    results[("train_mode", method, batch)] = train_mode[j * seeds:(j + 1) * seeds]
     finally:
         torch.set_num_threads(threads)
     return results

@@ -148,14 +148,70 @@ def bias_variance_decomposition(preds, f_true, noise_var):
 ]
 
 
+# The two questions on the run are answered from experiment cells, which the in-process scorer
+# does not execute: their checks are tested on their own below, with runs of our making.
+QUESTIONS = ("test_best_lambda", "test_variance_removed")
+
+
+def _exercises_only(results):
+    return {gid: r for gid, r in results.items() if gid not in QUESTIONS}
+
+
 @pytest.mark.parametrize("answers", ALTERNATIVES, ids=["vector-norms-torch.normal", "square-randn-mse-minus-var"])
 def test_correct_alternatives_score_full_marks(answers):
-    results = score_in_process(A, "bias_variance", answers=answers)
+    results = _exercises_only(score_in_process(A, "bias_variance", answers=answers))
     lost = {gid: r.message for gid, r in results.items() if r.score < r.max_score}
     assert not lost, lost
     assert sum(r.score for r in results.values()) == 13
 
 
 def test_solution_scores_full_marks():
-    results = score_in_process(A, "bias_variance")
+    results = _exercises_only(score_in_process(A, "bias_variance"))
     assert {gid: r.score for gid, r in results.items()} == {gid: r.max_score for gid, r in results.items()}
+
+
+def _fails(check, *args):
+    try:
+        check(*args)
+    except AssertionError as exc:
+        return str(exc)
+    return None
+
+
+def _row(bias2, variance):
+    return {"bias2": bias2, "variance": variance, "noise": 0.25, "expected_error": bias2 + variance + 0.25}
+
+
+LAMS = [1e-6, 1e-3, 1e-1, 1e1]
+LAM_ROWS = [_row(0.0001, 0.31), _row(0.0002, 0.12), _row(0.045, 0.05), _row(0.65, 0.02)]
+DEG_ROWS = [_row(0.76, 0.03)] + [_row(0.0, 0.05)] * 8 + [_row(0.0035, 1.56)]
+
+
+def test_best_lambda_is_recomputed_from_the_run():
+    from grader.checks.bias_variance import check_best_lambda_format
+    from grader.hidden.bias_variance import check_best_lambda
+
+    assert _fails(check_best_lambda, 0.1, LAMS, LAM_ROWS) is None
+    assert "the lowest" in _fails(check_best_lambda, 1e-3, LAMS, LAM_ROWS)
+    assert "variance that is lowest, not the total" in _fails(check_best_lambda, 10.0, LAMS, LAM_ROWS)
+    assert "not one of the lambdas" in _fails(check_best_lambda, 0.5, LAMS, LAM_ROWS)
+    # another run, another answer
+    other = [_row(0.0001, 0.31), _row(0.0002, 0.05), _row(0.045, 0.05), _row(0.65, 0.02)]
+    assert _fails(check_best_lambda, 1e-3, LAMS, other) is None
+    assert "not a number" in _fails(check_best_lambda_format, "c")
+    assert "positive" in _fails(check_best_lambda_format, -1.0)
+
+
+def test_variance_removed_is_recomputed_from_the_run():
+    from grader.checks.bias_variance import check_variance_removed_format
+    from grader.hidden.bias_variance import check_variance_removed
+
+    right = 1.56 - 0.05
+    assert _fails(check_variance_removed, right, DEG_ROWS, LAM_ROWS) is None
+    assert _fails(check_variance_removed, right + 0.0015, DEG_ROWS, LAM_ROWS) is None
+    assert "sign reversed" in _fails(check_variance_removed, -right, DEG_ROWS, LAM_ROWS)
+    assert "weakest penalty plotted" in _fails(check_variance_removed, 0.31 - 0.05, DEG_ROWS, LAM_ROWS)
+    assert "bias² the penalty added" in _fails(check_variance_removed, 0.045 - 0.0035, DEG_ROWS, LAM_ROWS)
+    assert "variance left at the best lambda" in _fails(check_variance_removed, 0.05, DEG_ROWS, LAM_ROWS)
+    assert "does not match your run" in _fails(check_variance_removed, 0.8, DEG_ROWS, LAM_ROWS)
+    assert "not a number" in _fails(check_variance_removed_format, [1.0])

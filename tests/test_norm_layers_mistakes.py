@@ -6,6 +6,13 @@ from helpers import mistake_tests
 
 A = "05-norm-layers"
 
+_LNB_ALL = {"test_layer_norm_backward": 2, "test_layer_norm_backward_more": 2}
+
+
+def _lnb(fragment):
+    return {"test_layer_norm_backward": fragment, "test_layer_norm_backward_more": fragment}
+
+
 # mistake -> ({test cell: points lost}, {test cell: fragment its message must contain})
 EXPECTED = {
     "ln_last_dim_only": ({"test_layer_norm": 2, "test_layer_norm_more": 1},
@@ -43,6 +50,17 @@ EXPECTED = {
                            {"test_group_norm_affine": "broadcast against the last dimension"}),
     "gn_calls_builtin": ({"test_group_norm": 2, "test_group_norm_groups": 1, "test_group_norm_affine": 1},
                          {"test_group_norm": "PyTorch's own group_norm"}),
+    "in_one_value_zeros": ({"test_instance_norm_errors": 1},
+                           {"test_instance_norm_errors": "one spatial value per channel"}),
+    "lnb_variance_constant": (_LNB_ALL, _lnb("variance is treated as a constant")),
+    "lnb_statistics_constant": (_LNB_ALL, _lnb("both statistics are treated as constants")),
+    "lnb_params_averaged": (_LNB_ALL, _lnb("averaged over the batch instead of summed")),
+    "lnb_no_weight": (_LNB_ALL, _lnb("weight is left out of grad_x")),
+    "lnb_eps_outside": (_LNB_ALL, _lnb("eps is added outside the square root")),
+    "lnb_unbiased": (_LNB_ALL, _lnb("unbiased")),
+    "lnb_batch_axis": (_LNB_ALL, _lnb("statistics are on the wrong axis")),
+    "lnb_modifies_grad_out": (_LNB_ALL, _lnb("modified grad_out in place")),
+    "lnb_autograd": (_LNB_ALL, _lnb("PyTorch's own grad")),
     "eq_seed_swapped": ({"test_equivalent_norm": 1}, {"test_equivalent_norm": "seed's swapped statement"}),
     "eq_accepts_bad_groups": ({"test_equivalent_norm_errors": 1},
                               {"test_equivalent_norm_errors": "cannot be split"}),
@@ -75,6 +93,8 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 ''',
     "instance_norm": '''
 def instance_norm(x, weight=None, bias=None, eps=1e-5):
+    if not 3 <= x.dim() <= 5 or math.prod(x.shape[2:]) < 2:
+        raise ValueError(f"expected (N, C, *spatial) with more than one spatial value, got {tuple(x.shape)}")
     n, c = x.shape[:2]
     flat = x.reshape(n, c, -1)
     var, mean = torch.var_mean(flat, dim=-1, correction=0, keepdim=True)
@@ -104,6 +124,29 @@ def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
         out = out + bias.view(view)
     return out
 ''',
+    # the computational graph node by node (CS231n's staged backward), float64 inside
+    "layer_norm_backward": '''
+def layer_norm_backward(grad_out, x, weight, eps=1e-5):
+    xd, gd, wd = x.double(), grad_out.double(), weight.double()
+    D = xd.shape[1]
+    mu = xd.sum(1, keepdim=True) / D
+    xc = xd - mu
+    var = (xc * xc).sum(1, keepdim=True) / D
+    std = (var + eps).sqrt()
+    inv = 1 / std
+    xhat = xc * inv
+    dbeta = gd.sum(0)
+    dgamma = (gd * xhat).sum(0)
+    dxhat = gd * wd
+    dinv = (dxhat * xc).sum(1, keepdim=True)
+    dxc = dxhat * inv
+    dstd = -dinv / std ** 2
+    dvar = 0.5 * dstd / std
+    dxc = dxc + 2 * xc * dvar / D
+    dmu = -dxc.sum(1, keepdim=True)
+    dx = dxc + dmu / D
+    return dx.to(x.dtype), dgamma.to(x.dtype), dbeta.to(x.dtype)
+''',
     "equivalent_norm": '''
 def equivalent_norm(num_groups, num_channels):
     if num_channels % num_groups:
@@ -113,14 +156,60 @@ def equivalent_norm(num_groups, num_channels):
 }
 
 
+# The questions are answered from the run (experiment cells the in-process scorer does not
+# execute): their checks are tested on their own below, with runs of our making.
+QUESTIONS = ("test_moved_layers", "test_better_bn_mode")
+
+
+def _exercises_only(results):
+    return {gid: r for gid, r in results.items() if gid not in QUESTIONS}
+
+
 def test_alternative_correct_answers_earn_full_marks():
-    results = score_in_process(A, "norm_layers", answers=ALTERNATIVES)
+    results = _exercises_only(score_in_process(A, "norm_layers", answers=ALTERNATIVES))
     lost = {gid: r.message for gid, r in results.items() if r.score < r.max_score}
     assert not lost, lost
-    assert sum(r.max_score for r in results.values()) == 13
+    assert sum(r.max_score for r in results.values()) == 18
 
 
 def test_solution_earns_full_marks():
-    results = score_in_process(A, "norm_layers")
+    results = _exercises_only(score_in_process(A, "norm_layers"))
     assert all(r.score == r.max_score for r in results.values()), {
         gid: r.message for gid, r in results.items() if r.score < r.max_score}
+
+
+def _fails(check, *args):
+    try:
+        check(*args)
+    except AssertionError as exc:
+        return str(exc)
+    return None
+
+
+def test_moved_layers_is_recomputed_from_the_run():
+    from grader.checks.norm_layers import check_moved_layers_format
+    from grader.hidden.norm_layers import check_moved_layers
+
+    run = {"BN": 0.31, "GN": 0.0, "LN": 2e-8}
+    assert _fails(check_moved_layers, ["BN"], run) is None
+    assert _fails(check_moved_layers, ("bn",), run) is None
+    assert "did NOT move in your run" in _fails(check_moved_layers, ["GN", "LN"], run)
+    assert "['LN'] did not move" in _fails(check_moved_layers, ["BN", "LN"], run)
+    # a student whose group_norm mixes samples measured a move of GN too: then that is the answer
+    mixed = {"BN": 0.31, "GN": 0.12, "LN": 0.0}
+    assert _fails(check_moved_layers, ["BN", "GN"], mixed) is None
+    assert "['GN'] moved too" in _fails(check_moved_layers, ["BN"], mixed)
+    assert _fails(check_moved_layers_format, ["BN"]) is None
+    assert "expected only the names" in _fails(check_moved_layers_format, ["batch norm"])
+    assert "not a list" in _fails(check_moved_layers_format, 3)
+
+
+def test_better_bn_mode_is_recomputed_from_the_run():
+    from grader.checks.norm_layers import check_better_bn_mode_format
+    from grader.hidden.norm_layers import check_better_bn_mode
+
+    assert _fails(check_better_bn_mode, "eval", {"eval": 0.83, "train": 0.75}) is None
+    assert _fails(check_better_bn_mode, "train", {"eval": 0.70, "train": 0.75}) is None
+    assert "the higher of the two is 'eval'" in _fails(check_better_bn_mode, "train", {"eval": 0.83, "train": 0.75})
+    assert _fails(check_better_bn_mode, "train", {"eval": 0.75, "train": 0.75}) is None  # a tie: both right
+    assert "expected the string 'eval' or 'train'" in _fails(check_better_bn_mode_format, "a")

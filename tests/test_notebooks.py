@@ -21,7 +21,8 @@ CONTRACT = {
     "03-dropout": ("dropout", ["dropout", "Dropout", "DropoutMLP"]),
     "04-batchnorm": ("batchnorm", ["batch_norm", "BatchNorm", "identity_affine", "LeNetBN",
                                    "batch_norm_backward", "BatchNormFunction"]),
-    "05-norm-layers": ("norm_layers", ["layer_norm", "instance_norm", "group_norm", "equivalent_norm"]),
+    "05-norm-layers": ("norm_layers", ["layer_norm", "instance_norm", "group_norm", "equivalent_norm",
+                                     "layer_norm_backward"]),
 }
 
 ASSIGNMENTS = assignments()
@@ -165,15 +166,16 @@ def test_every_check_is_decorated():
     import pkgutil
 
     import grader.checks
+    import grader.hidden
 
     found = 0
-    for info in pkgutil.iter_modules(grader.checks.__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"grader.checks.{info.name}")
+    modules = [f"{package.__name__}.{info.name}" for package in (grader.checks, grader.hidden)
+               for info in pkgutil.iter_modules(package.__path__) if not info.name.startswith("_")]
+    for module_name in modules:
+        module = importlib.import_module(module_name)
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("check_") and fn.__module__ == module.__name__:
-                assert getattr(fn, "__grader_check__", False), f"{info.name}.{name} lacks @check"
+                assert getattr(fn, "__grader_check__", False), f"{module_name}.{name} lacks @check"
                 found += 1
     assert found >= 9
 

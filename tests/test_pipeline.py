@@ -5,6 +5,7 @@ assignment; its scores must equal the in-process scorer's, which the mistake tes
 Then broken submissions, `python -m grader check`, and JupyterLab serving the course."""
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -38,7 +39,38 @@ def _stub_sources(assignment, name):
     return {notebooks.grade_id(c): c.source for c in released.cells if notebooks.is_solution(c)}
 
 
+def _with_experiments(assignment, name, answers):
+    """``answers`` with each solution cell preceded by the experiment cells above it (each run on
+    its own, errors ignored, as nbgrader does): questions answered from the student's run are
+    checked against variables that those cells compute, which the in-process scorer alone
+    never executes."""
+    nb = notebooks.load(source_notebooks(assignment)[0])
+    experiments = [c for c in nb.cells if c.cell_type == "code" and notebooks.grade_id(c) != "setup"
+                   and not notebooks.is_test(c) and not notebooks.is_solution(c)]
+    computed = {t.id for c in experiments for node in ast.walk(ast.parse(c.source))
+                if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                for t in ast.walk(t) if isinstance(t, ast.Name)}
+    used = {n.id for c in nb.cells if notebooks.is_test(c)
+            for n in ast.walk(ast.parse(notebooks.strip_markers(c.source))) if isinstance(n, ast.Name)}
+    if not computed & used:
+        return answers  # no question reads the run: the experiments need not run
+    merged, pending = {}, []
+    for cell in nb.cells:
+        gid = notebooks.grade_id(cell)
+        if cell.cell_type != "code" or gid == "setup" or notebooks.is_test(cell):
+            continue
+        if notebooks.is_solution(cell):
+            prefix = "".join(f"try:\n    exec({src!r}, globals())\nexcept Exception:\n    pass\n" for src in pending)
+            merged[gid] = prefix + answers.get(gid, notebooks.strip_markers(cell.source))
+            pending = []
+        else:
+            pending.append(cell.source)
+    return merged
+
+
 def _in_process_total(assignment, name, answers):
+    answers = _with_experiments(assignment, name, answers)
     return sum(r.score for r in score_in_process(assignment, name, answers).values())
 
 

@@ -1,5 +1,6 @@
-"""Checks for assignment 05-norm-layers: ``layer_norm``, ``instance_norm``, ``group_norm`` and
-``equivalent_norm``.
+"""Visible checks for assignment 05-norm-layers: ``layer_norm``, ``instance_norm``, ``group_norm``,
+``equivalent_norm``, ``layer_norm_backward`` and the format of the two questions (the hidden
+checks and the questions' answers are in ``grader.hidden.norm_layers``).
 
 The references are PyTorch's own ``torch.nn.functional`` operations, evaluated in float64 on
 probe inputs whose samples and channels have different means and spreads (so that BatchNorm,
@@ -8,6 +9,8 @@ check computes the outputs of the typical mistakes (the wrong set of dimensions,
 variance, eps outside the square root, interleaved groups, gamma/beta broadcast against the
 last dimension ...) and names the one the answer matches. Whether an answer mixes samples is
 tested as a property: changing the other samples of the batch must not change sample 0.
+``layer_norm_backward`` is compared with autograd through ``F.layer_norm`` in float64, and a wrong
+answer is matched against the gradients of the typical slips of the derivation.
 """
 from __future__ import annotations
 
@@ -254,24 +257,6 @@ def check_layer_norm_shape(layer_norm) -> None:
         )
 
 
-@check
-def check_layer_norm_more(layer_norm) -> None:
-    """Other ranks and shapes (2-dim features, 3-dim sequences, torch.Size), gradients flow."""
-    g = generator(5)
-    x2 = _probe((16, 10), seed=6)
-    _ln_case(layer_norm, x2, 10)
-    x3 = _probe((4, 7, 5), seed=7, dtype=torch.float32)
-    w = 1 + torch.randn(7, 5, generator=g)
-    _ln_case(layer_norm, x3, torch.Size([7, 5]), w, None)
-    _ln_case(layer_norm, x3, [5], None, torch.randn(5, generator=g))
-    x = _probe((3, 4, 6), seed=8).requires_grad_(True)
-    with _no_builtin("layer_norm"):
-        out = call(layer_norm, x, [6], _what="layer_norm(x requiring grad, [6])")
-    if not out.requires_grad:
-        fail("layer_norm's output does not track gradients: backpropagation cannot pass through it.",
-             "compute it from x with differentiable operations (no .detach(), no .data, no numpy).")
-
-
 # --------------------------------------------------------------------------------------------
 # instance_norm
 
@@ -406,18 +391,6 @@ def check_group_norm(group_norm) -> None:
 
 
 @check
-def check_group_norm_affine(group_norm) -> None:
-    """weight and bias of shape (C,) scale and shift each channel, not each group."""
-    g = generator(24)
-    for shape, groups, dtype in (((3, 4, 5, 4), 2, torch.float64), ((2, 6, 7), 3, torch.float32),
-                                 ((2, 6, 3, 5), 2, torch.float64)):
-        c = shape[1]
-        w = (1 + 0.5 * torch.randn(c, generator=g, dtype=torch.float64)).to(dtype)
-        b = torch.randn(c, generator=g, dtype=torch.float64).to(dtype)
-        _gn_case(group_norm, _probe(shape, seed=25, dtype=dtype), groups, w, b)
-
-
-@check
 def check_group_norm_groups(group_norm) -> None:
     """A group count that does not divide the number of channels raises ValueError."""
     x = _probe((2, 6, 4, 4), seed=26)
@@ -473,14 +446,219 @@ def check_equivalent_norm(equivalent_norm) -> None:
                  "else 'group'.")
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# layer_norm_backward
+
+_BACKWARD_FORBIDDEN = _BUILTINS + ("backward", "grad")
+_BACKWARD_HOW = ("the formulas of the notebook: grad_bias = g.sum(0), grad_weight = (g * x_hat).sum(0), "
+                 "grad_x = rstd / D * (D * g_hat - g_hat.sum(-1) - x_hat * (g_hat * x_hat).sum(-1)) "
+                 "with g_hat = g * weight")
+
+
+def _no_autograd(exercise: str):
+    return forbid_builtins(exercise, _BACKWARD_FORBIDDEN,
+                           "derive the gradients by hand, no autograd (.backward(), torch.autograd.grad) "
+                           "and no built-in normalisation: " + _BACKWARD_HOW)
+
+
+def _ln_grads_autograd(g, x, w, eps, forward):
+    """(grad_x, grad_weight, grad_bias) of sum(g * forward(x, w, b)) by autograd, in float64."""
+    x = x.detach().double().clone().requires_grad_(True)
+    w = w.detach().double().clone().requires_grad_(True)
+    b = torch.zeros_like(w).requires_grad_(True)
+    y = forward(x, w, b)
+    return torch.autograd.grad((y * g.double()).sum(), (x, w, b))
+
+
+def _ln_reference(g, x, w, eps):
+    return _ln_grads_autograd(g, x, w, eps, lambda x, w, b: F.layer_norm(x, x.shape[-1:], w, b, eps))
+
+
+def _ln_compact(g, x, w, eps, *, var_path=True, mean_path=True, weight_in_x=True,
+                eps_outside=False, unbiased=False, reduce="sum"):
+    """The compact formula, with the typical mistakes as switches (float64)."""
+    g, x, w = g.double(), x.double(), w.double()
+    d = x.shape[-1]
+    mean = x.mean(-1, keepdim=True)
+    var = x.var(-1, unbiased=unbiased, keepdim=True)
+    rstd = 1 / (var.sqrt() + eps) if eps_outside else 1 / torch.sqrt(var + eps)
+    xhat = (x - mean) * rstd
+    gh = g * w if weight_in_x else g
+    gx = gh
+    if mean_path:
+        gx = gx - gh.mean(-1, keepdim=True)
+    if var_path:
+        gx = gx - xhat * (gh * xhat).mean(-1, keepdim=True)
+    gx = gx * rstd
+    red = (lambda t: t.sum(0)) if reduce == "sum" else (lambda t: t.mean(0))
+    return gx, red(g * xhat), red(g)
+
+
+def _ln_candidates_backward(g, x, w, eps):
+    """(mistake, fix, make) for the typical wrong gradients; make() -> (gx, gw, gb)."""
+    def eps_out_forward(x, w, b):
+        mean = x.mean(-1, keepdim=True)
+        return (x - mean) / (x.var(-1, unbiased=False, keepdim=True).sqrt() + eps) * w + b
+
+    def unbiased_forward(x, w, b):
+        mean = x.mean(-1, keepdim=True)
+        return (x - mean) / torch.sqrt(x.var(-1, unbiased=True, keepdim=True) + eps) * w + b
+
+    def batch_axis_forward(x, w, b):
+        mean = x.mean(0, keepdim=True)
+        return (x - mean) / torch.sqrt(x.var(0, unbiased=False, keepdim=True) + eps) * w + b
+
+    return [
+        ("the variance is treated as a constant: only the mean's path is back-propagated, so the "
+         "term - x_hat * mean(g_hat * x_hat) is missing from grad_x.",
+         "the variance depends on x too: grad_x = rstd * (g_hat - mean(g_hat) - x_hat * "
+         "mean(g_hat * x_hat)), means over the features (dim -1).",
+         lambda: _ln_compact(g, x, w, eps, var_path=False)),
+        ("both statistics are treated as constants: grad_x = weight * grad_out / sqrt(var + eps) "
+         "is the gradient of evaluation-mode batch norm (fixed statistics), not of layer norm, "
+         "whose mean and variance depend on x.",
+         "back-propagate through the mean and the variance as well: subtract mean(g_hat) and "
+         "x_hat * mean(g_hat * x_hat) (means over the features) before multiplying by rstd.",
+         lambda: _ln_compact(g, x, w, eps, var_path=False, mean_path=False)),
+        ("the parameter gradients are averaged over the batch instead of summed: every sample "
+         "contributes its own term to the gradient of weight and bias.",
+         "grad_weight = (grad_out * x_hat).sum(0) and grad_bias = grad_out.sum(0), sums over the "
+         "batch dimension, not .mean(0).",
+         lambda: _ln_compact(g, x, w, eps, reduce="mean")),
+        ("weight is left out of grad_x: y = weight * x_hat + bias, so the gradient reaching x_hat "
+         "is grad_out * weight, not grad_out.",
+         "use g_hat = grad_out * weight everywhere in the formula for grad_x.",
+         lambda: _ln_compact(g, x, w, eps, weight_in_x=False)),
+        ("eps is added outside the square root: std + eps instead of sqrt(var + eps).",
+         "PyTorch adds eps to the variance: rstd = 1 / torch.sqrt(var + eps).",
+         lambda: _ln_grads_autograd(g, x, w, eps, eps_out_forward)),
+        ("eps is added outside the square root: std + eps instead of sqrt(var + eps).",
+         "PyTorch adds eps to the variance: rstd = 1 / torch.sqrt(var + eps).",
+         lambda: _ln_compact(g, x, w, eps, eps_outside=True)),
+        ("the variance is the unbiased one (dividing by D - 1).",
+         "layer norm uses the biased variance: x.var(-1, unbiased=False) (or correction=0), the "
+         "mean of (x - mean)**2, and the 1/D of the formula comes from that mean.",
+         lambda: _ln_grads_autograd(g, x, w, eps, unbiased_forward)),
+        ("the variance is the unbiased one (dividing by D - 1).",
+         "layer norm uses the biased variance: x.var(-1, unbiased=False) (or correction=0), the "
+         "mean of (x - mean)**2, and the 1/D of the formula comes from that mean.",
+         lambda: _ln_compact(g, x, w, eps, unbiased=True)),
+        ("the statistics are on the wrong axis: mean and variance over the batch (dim 0, per "
+         "feature), which is batch norm's backward, not layer norm's.",
+         "layer norm normalises each sample over its features: every mean and sum in grad_x "
+         "runs over dim -1 (keepdim=True); only grad_weight and grad_bias sum over dim 0.",
+         lambda: _ln_grads_autograd(g, x, w, eps, batch_axis_forward)),
+    ]
+
+
+def _bw_close(a, b, dtype) -> bool:
+    if not isinstance(a, torch.Tensor) or a.shape != b.shape:
+        return False
+    rtol, atol = (1e-4, 1e-5) if dtype == torch.float32 else (1e-8, 1e-8)
+    return bool(torch.allclose(a.detach().double(), b.detach().double(), rtol=rtol, atol=atol))
+
+
+def _ln_backward_case(layer_norm_backward, n, d, seed, dtype=torch.float64, eps=None):
+    """Call the student's layer_norm_backward on a probe and compare with autograd through
+    F.layer_norm; name the typical mistake the answer matches."""
+    gen = generator(seed)
+    x = (3 * torch.randn(n, 1, generator=gen, dtype=torch.float64)
+         + (0.5 + torch.rand(n, 1, generator=gen, dtype=torch.float64))
+         * torch.randn(n, d, generator=gen, dtype=torch.float64)).to(dtype)
+    w = (1 + 0.5 * torch.randn(d, generator=gen, dtype=torch.float64)).to(dtype)
+    g = torch.randn(n, d, generator=gen, dtype=torch.float64).to(dtype)
+    eps_v = 1e-5 if eps is None else eps
+    what = (f"layer_norm_backward(grad_out, x, weight{'' if eps is None else f', eps={eps}'}) "
+            f"for x of shape ({n}, {d}) in {str(dtype).replace('torch.', '')}")
+    xs, ws, gs = x.clone(), w.clone(), g.clone()
+    kwargs = {} if eps is None else {"eps": eps}
+    with _no_autograd("layer_norm_backward"):
+        out = call(layer_norm_backward, gs, xs, ws, _what=what, **kwargs)
+    if not torch.equal(gs, g):
+        fail(f"{what} modified grad_out in place.",
+             "grad_out belongs to the caller (autograd may pass it on to other branches): compute "
+             "new tensors (g_hat = grad_out * weight), never grad_out *= ... or grad_out.mul_(...).")
+    if not torch.equal(xs, x) or not torch.equal(ws, w):
+        fail(f"{what} modified x or weight in place.",
+             "compute new tensors (x - mean), never x -= ... or x.sub_(...).")
+    if not isinstance(out, (tuple, list)) or len(out) != 3 or \
+            not all(isinstance(t, torch.Tensor) for t in out):
+        fail(f"{what} returned {type(out).__name__}"
+             + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
+             + ", not a tuple of three tensors.",
+             "return grad_x, grad_weight, grad_bias (in that order).")
+    gx, gw, gb = out
+    for name, t, shape in (("grad_x", gx, (n, d)), ("grad_weight", gw, (d,)), ("grad_bias", gb, (d,))):
+        if tuple(t.shape) != shape:
+            fail(f"{what}: {name} has shape {tuple(t.shape)}, expected {shape}.",
+                 f"{name} has the shape of {'x' if name == 'grad_x' else 'weight'}"
+                 + ("" if name == "grad_x" else ": sum over the batch dimension, dim 0") + ".")
+        if t.dtype != dtype:
+            fail(f"{what}: {name} has dtype {t.dtype} for {dtype} inputs.",
+                 "keep the inputs' dtype (no .double() or .float() on the results).")
+    ref = _ln_reference(g, x, w, eps_v)
+    if all(_bw_close(a, r, dtype) for a, r in zip(out, ref)):
+        return
+    for mistake, fix, make in _ln_candidates_backward(g, x, w, eps_v):
+        cand = _safe(make)
+        if cand is not None and all(_bw_close(a, c, dtype) for a, c in zip(out, cand)) \
+                and not all(_bw_close(c, r, dtype) for c, r in zip(cand, ref)):
+            fail(f"{what}: {mistake}", fix)
+    wrong = [name for name, a, r in zip(("grad_x", "grad_weight", "grad_bias"), out, ref)
+             if not _bw_close(a, r, dtype)]
+    worst = max((a.detach().double() - r).abs().max().item() for a, r in zip(out, ref))
+    fail(f"{what}: {', '.join(wrong)} differ{'s' if len(wrong) == 1 else ''} from autograd through "
+         f"torch.nn.functional.layer_norm (largest difference {worst:.3g}), and not in a way the "
+         "check recognises.",
+         "derive it step by step as in the notebook and compare each gradient with autograd on "
+         "a small float64 input in a new cell: " + _BACKWARD_HOW + ".")
+
+
 @check
-def check_equivalent_norm_errors(equivalent_norm) -> None:
-    """A group count that does not divide the number of channels raises ValueError."""
-    for groups, channels in ((3, 8), (16, 8), (5, 6)):
-        expect_raises(
-            equivalent_norm, groups, channels,
-            mistake=(f"equivalent_norm accepted num_groups={groups} for {channels} channels, "
-                     f"which cannot be split into {groups} equal groups: such a GroupNorm does "
-                     "not exist."),
-            fix="raise ValueError when num_channels % num_groups != 0, saying both numbers.",
-        )
+def check_layer_norm_backward(layer_norm_backward) -> None:
+    """The three gradients agree with autograd through F.layer_norm to 1e-8 in float64;
+    grad_out, x and weight are not modified; no autograd, no built-in normalisation."""
+    _ln_backward_case(layer_norm_backward, 6, 8, seed=40)
+    _ln_backward_case(layer_norm_backward, 5, 7, seed=41, eps=0.5)
+
+
+# --------------------------------------------------------------------------------------------
+# the questions: the answers come from the student's own run (grader.hidden recomputes them)
+
+_LAYERS = ("BN", "GN", "LN")
+
+
+def _layer_names(answer, what: str) -> set:
+    if isinstance(answer, str):
+        answer = [answer]
+    if not isinstance(answer, (list, tuple, set, frozenset)):
+        fail(f"{what} is {answer!r}, not a list of names.",
+             f'assign a list of the names among "BN", "GN", "LN", e.g. {what} = ["GN"] (or [] for none).')
+    names = set()
+    for item in answer:
+        if not isinstance(item, str) or item.strip().upper() not in _LAYERS:
+            fail(f"{what} contains {item!r}; expected only the names 'BN', 'GN', 'LN'.",
+                 f'assign a list of those names, e.g. {what} = ["GN"].')
+        names.add(item.strip().upper())
+    return names
+
+
+@check
+def check_moved_layers_format(moved_layers) -> None:
+    """A list of names among 'BN', 'GN', 'LN'."""
+    _layer_names(moved_layers, "moved_layers")
+
+
+def _mode(answer) -> str:
+    if not isinstance(answer, str) or answer.strip().lower() not in ("eval", "train"):
+        fail(f"better_bn_mode is {answer!r}; expected the string 'eval' or 'train'.",
+             'assign one of the two strings, e.g. better_bn_mode = "eval".')
+    return answer.strip().lower()
+
+
+@check
+def check_better_bn_mode_format(better_bn_mode) -> None:
+    """The string 'eval' or 'train'."""
+    _mode(better_bn_mode)

@@ -35,8 +35,11 @@ def _per_channel(out, weight, bias):
         out = out + bias.view(shape)
     return out
 '''
-_IN_HEAD = _AFFINE + '''
+_IN_NO_VALIDATION = _AFFINE + '''
 def instance_norm(x, weight=None, bias=None, eps=1e-5):
+'''
+_IN_HEAD = _IN_NO_VALIDATION + '''    if x.dim() not in (3, 4, 5) or x[0, 0].numel() == 1:
+        raise ValueError(f"expected (N, C, *spatial) with more than one spatial value, got {list(x.shape)}")
 '''
 _GN_HEAD = _AFFINE + '''
 def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
@@ -45,6 +48,26 @@ def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
 _GN_VALIDATE = '''    if c % num_groups != 0:
         raise ValueError(f"num_groups={num_groups} does not divide {c} channels")
 '''
+
+# ---- layer_norm_backward ---------------------------------------------------------------------
+_LNB_HEAD = '''
+def layer_norm_backward(grad_out, x, weight, eps=1e-5):
+    d = x.shape[-1]
+    mean = x.mean(-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(-1, keepdim=True)
+    rstd = 1.0 / torch.sqrt(var + eps)
+    x_hat = (x - mean) * rstd
+    g_hat = grad_out * weight
+'''
+_LNB_GX = '''    grad_x = rstd / d * (d * g_hat - g_hat.sum(-1, keepdim=True) - x_hat * (g_hat * x_hat).sum(-1, keepdim=True))
+'''
+_LNB_PARAMS = '''    return grad_x, (grad_out * x_hat).sum(0), grad_out.sum(0)
+'''
+
+
+def _lnb(grad_x: str, params: str = _LNB_PARAMS) -> str:
+    return _LNB_HEAD + grad_x + params
+
 
 MISTAKES = {
     # layer_norm
@@ -99,6 +122,12 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 def instance_norm(x, weight=None, bias=None, eps=1e-5):
     return torch.nn.functional.instance_norm(x, weight=weight, bias=bias, eps=eps)
 ''', "torch.nn.functional.instance_norm called"),
+    "in_one_value_zeros": Mistake("instance_norm", _IN_NO_VALIDATION + '''
+    dims = tuple(range(2, x.dim()))
+    mean = x.mean(dims, keepdim=True)
+    var = x.var(dims, unbiased=False, keepdim=True)
+    return _per_channel((x - mean) / torch.sqrt(var + eps), weight, bias)
+''', "one spatial value per channel accepted (the output is all zeros; PyTorch raises)"),
     # group_norm
     "gn_interleaved": Mistake("group_norm", _GN_HEAD + _GN_VALIDATE + '''
     xg = x.reshape(n, c // num_groups, num_groups, -1)  # channel c lands in group c % G
@@ -169,6 +198,56 @@ def equivalent_norm(num_groups, num_channels):
         return "instance"
     return "group"
 ''', "a group count that does not divide the channels accepted"),
+    # layer_norm_backward
+    "lnb_variance_constant": Mistake("layer_norm_backward", _lnb('''
+    grad_x = rstd * (g_hat - g_hat.mean(-1, keepdim=True))  # only the mean's path
+'''), "the variance treated as a constant (only the mean's path back-propagated)"),
+    "lnb_statistics_constant": Mistake("layer_norm_backward", _lnb('''
+    grad_x = rstd * g_hat  # the eval-mode gradient
+'''), "both statistics treated as constants (the eval-mode gradient)"),
+    "lnb_params_averaged": Mistake("layer_norm_backward", _lnb(_LNB_GX, params='''
+    return grad_x, (grad_out * x_hat).mean(0), grad_out.mean(0)
+'''), "the parameter gradients averaged over the batch instead of summed"),
+    "lnb_no_weight": Mistake("layer_norm_backward", _lnb(_LNB_GX.replace("g_hat", "grad_out")),
+                             "weight left out of grad_x"),
+    "lnb_eps_outside": Mistake("layer_norm_backward", _lnb(_LNB_GX).replace(
+        "rstd = 1.0 / torch.sqrt(var + eps)", "rstd = 1.0 / (torch.sqrt(var) + eps)"), "eps outside the square root"),
+    "lnb_unbiased": Mistake("layer_norm_backward", _lnb(_LNB_GX).replace(
+        "var = ((x - mean) ** 2).mean(-1, keepdim=True)", "var = x.var(-1, keepdim=True)"),
+                            "the unbiased variance"),
+    "lnb_batch_axis": Mistake("layer_norm_backward", '''
+def layer_norm_backward(grad_out, x, weight, eps=1e-5):
+    n = x.shape[0]
+    mean = x.mean(0, keepdim=True)            # batch norm's axis
+    var = ((x - mean) ** 2).mean(0, keepdim=True)
+    rstd = 1.0 / torch.sqrt(var + eps)
+    x_hat = (x - mean) * rstd
+    g_hat = grad_out * weight
+    grad_x = rstd / n * (n * g_hat - g_hat.sum(0, keepdim=True) - x_hat * (g_hat * x_hat).sum(0, keepdim=True))
+    return grad_x, (grad_out * x_hat).sum(0), grad_out.sum(0)
+''', "statistics on the wrong axis (batch instead of features: batch norm's backward)"),
+    "lnb_modifies_grad_out": Mistake("layer_norm_backward", '''
+def layer_norm_backward(grad_out, x, weight, eps=1e-5):
+    d = x.shape[-1]
+    mean = x.mean(-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(-1, keepdim=True)
+    rstd = 1.0 / torch.sqrt(var + eps)
+    x_hat = (x - mean) * rstd
+    grad_bias = grad_out.sum(0)
+    grad_weight = (grad_out * x_hat).sum(0)
+    g_hat = grad_out.mul_(weight)             # in place: the caller's grad_out changes
+    grad_x = rstd / d * (d * g_hat - g_hat.sum(-1, keepdim=True) - x_hat * (g_hat * x_hat).sum(-1, keepdim=True))
+    return grad_x, grad_weight, grad_bias
+''', "grad_out modified in place"),
+    "lnb_autograd": Mistake("layer_norm_backward", '''
+def layer_norm_backward(grad_out, x, weight, eps=1e-5):
+    x = x.detach().clone().requires_grad_(True)
+    w = weight.detach().clone().requires_grad_(True)
+    b = torch.zeros_like(w, requires_grad=True)
+    mean = x.mean(-1, keepdim=True)
+    y = (x - mean) / torch.sqrt(x.var(-1, unbiased=False, keepdim=True) + eps) * w + b
+    return torch.autograd.grad(y, (x, w, b), grad_out)
+''', "autograd instead of the derivation"),
 }
 
 # The demo class's "typical mistakes" student submits these (make demo).
