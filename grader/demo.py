@@ -2,7 +2,11 @@
 
 Four students submit every assignment: ``alice`` complete, ``bob`` the first half of each
 notebook, ``carol`` the untouched release, ``dave`` complete but with typical mistakes
-(from ``grader/mistakes``). Everything lands in ``classroom/demo/``.
+(from ``grader/mistakes``). Their notebooks are written to ``classroom/demo/`` and graded
+into the course's own gradebook (``classroom/gradebook.db``, with ``submitted/``,
+``autograded/`` and ``feedback/`` beside it: the folders ``nbgrader_config.py`` names), so
+the formgrader of ``make instructor`` shows the demo class next to any real one. A re-run
+replaces the demo students' submissions and nobody else's.
 """
 from __future__ import annotations
 
@@ -36,11 +40,10 @@ def build_class(folder: Path, only: list[str] | None = None) -> Path:
     return folder
 
 
-def demo(workdir: Path = CLASSROOM / "demo", only: list[str] | None = None):
+def demo(workdir: Path = CLASSROOM, only: list[str] | None = None):
     start = time.perf_counter()
     workdir = Path(workdir).resolve()
-    shutil.rmtree(workdir, ignore_errors=True)
-    folder = build_class(workdir / "submissions", only)
+    folder = build_class(workdir / "demo", only)
     print(f"Demo class written to {folder} (alice: complete, bob: half, carol: untouched, dave: typical mistakes)")
     results = autograde(folder, workdir)
     print()
@@ -52,8 +55,10 @@ def demo(workdir: Path = CLASSROOM / "demo", only: list[str] | None = None):
         if r.student == "dave":
             print(report.exercise_rows(r))
     print()
-    print(f"Gradebook:  {workdir / 'gradebook.db'}")
+    page = report.write_html(report.gradebook_results(workdir), workdir / "report")
+    print(f"Gradebook:  {workdir / 'gradebook.db'}  (make instructor: Formgrader shows it)")
     print(f"Grades CSV: {workdir / 'grades.csv'}   per-test messages: {workdir / 'cells.csv'}")
     print(f"Feedback:   {workdir / 'feedback'}/<student>/<assignment>/<notebook>.html")
+    print(f"Report:     {page}")
     print(f"({time.perf_counter() - start:.0f} s)")
     return results
