@@ -38,13 +38,16 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # formgrader, create-assignment or course list; neither makes a request to the internet.
 JUPYTER_DATA := JUPYTER_PATH="$(CURDIR)/jupyter/data"
 
+# Each keeps its own layout (open tabs), so neither reopens the other's files.
 lab: $(STAMP)
 	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter/student" $(JUPYTER_DATA) \
-	  $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)/course" $(ALLOW_ROOT) $(LAB_ARGS)
+	  $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)/course" \
+	  --LabApp.workspaces_dir="$(CURDIR)/$(VENV)/lab-workspaces/student" $(ALLOW_ROOT) $(LAB_ARGS)
 
 instructor: $(STAMP)
 	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter/instructor" $(JUPYTER_DATA) \
-	  $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(ALLOW_ROOT) $(LAB_ARGS)
+	  $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
+	  --LabApp.workspaces_dir="$(CURDIR)/$(VENV)/lab-workspaces/instructor" $(ALLOW_ROOT) $(LAB_ARGS)
 
 demo: $(STAMP)
 	$(PY) -m grader demo

@@ -20,6 +20,18 @@ from .mistakes import demo_mistakes
 from .paths import CLASSROOM, SOLUTIONS, assignments
 
 STUDENTS = ("alice", "bob", "carol", "dave")
+# What formgrader shows as each demo student's name.
+NAMES = {"alice": ("Alice", "Demo (complete)"), "bob": ("Bob", "Demo (half done)"),
+         "carol": ("Carol", "Demo (untouched)"), "dave": ("Dave", "Demo (typical mistakes)")}
+
+
+def name_students(workdir: Path) -> None:
+    """Give the demo students names in the gradebook (nbgrader creates them nameless)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gb:
+        for student, (first, last) in NAMES.items():
+            gb.update_or_create_student(student, first_name=first, last_name=last)
 
 
 def build_class(folder: Path, only: list[str] | None = None) -> Path:
@@ -46,6 +58,7 @@ def demo(workdir: Path = CLASSROOM, only: list[str] | None = None):
     folder = build_class(workdir / "demo", only)
     print(f"Demo class written to {folder} (alice: complete, bob: half, carol: untouched, dave: typical mistakes)")
     results = autograde(folder, workdir)
+    name_students(workdir)
     print()
     print(report.score_table(results))
     print()

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -67,6 +68,10 @@ def jupyter_lab(config: str, root_dir: Path, cwd: Path, log: Path):
     env["JUPYTER_CONFIG_PATH"] = str(ROOT / "jupyter" / config)
     env["JUPYTER_PATH"] = str(ROOT / "jupyter" / "data")
     env.pop("MPLBACKEND", None)  # the kernel shows figures inline, as in `make lab`
+    # A fresh JupyterLab: no layout or settings of earlier runs or of the user's own labs.
+    home = Path(tempfile.mkdtemp(prefix=f"lab-{config}-"))
+    env["JUPYTERLAB_WORKSPACES_DIR"] = str(home / "workspaces")
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(home / "user-settings")
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
         lab = subprocess.Popen(
@@ -95,6 +100,7 @@ def jupyter_lab(config: str, root_dir: Path, cwd: Path, log: Path):
         except subprocess.TimeoutExpired:
             lab.kill()
             lab.wait()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def get_json(url: str):
