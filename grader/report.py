@@ -158,7 +158,7 @@ def _figures(results: list[NotebookResult], folder) -> dict[str, str]:
                   ncol=3, fontsize=8, frameon=False)
         ax.tick_params(axis="y", labelsize=8)
         fig.tight_layout()
-        fig.savefig(folder / "pass_rate.png")
+        fig.savefig(folder / "pass_rate.png", bbox_inches="tight")
         plt.close(fig)
         made["pass_rate"] = "pass_rate.png"
     mistakes = commonest_mistakes(results)
@@ -173,23 +173,28 @@ def _figures(results: list[NotebookResult], folder) -> dict[str, str]:
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title("Commonest mistakes")
         fig.tight_layout()
-        fig.savefig(folder / "mistakes.png")
+        fig.savefig(folder / "mistakes.png", bbox_inches="tight")
         plt.close(fig)
         made["mistakes"] = "mistakes.png"
     return made
 
 
 def write_html(results: list[NotebookResult], folder, title: str = "Class report") -> "Path":
-    """``folder/index.html`` with ``pass_rate.png`` and ``mistakes.png`` beside it: each
+    """``folder/index.html``, and ``pass_rate.png`` and ``mistakes.png`` beside it: each
     exercise's pass rate, the commonest mistakes with how many students made them, the
     score table. The page loads nothing from the internet."""
     import datetime as _dt
     import html
     from pathlib import Path
 
+    import base64
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    figures = _figures(results, folder)
+    # The page carries its figures (a single file to open in JupyterLab or mail); the PNG
+    # files stay beside it for slides.
+    figures = {name: "data:image/png;base64," + base64.b64encode((folder / png).read_bytes()).decode()
+               for name, png in _figures(results, folder).items()}
     esc = html.escape
     students = sorted({r.student for r in results})
     parts = [
