@@ -49,8 +49,9 @@ instructor: $(STAMP)
 	  $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
 	  --LabApp.workspaces_dir="$(CURDIR)/$(VENV)/lab-workspaces/instructor" $(ALLOW_ROOT) $(LAB_ARGS)
 
+# JUPYTER_PATH: the feedback pages nbgrader writes load no MathJax from the internet.
 demo: $(STAMP)
-	$(PY) -m grader demo
+	$(JUPYTER_DATA) $(PY) -m grader demo
 
 report: $(STAMP)
 	$(PY) -m grader report
