@@ -107,3 +107,29 @@ def test_the_class_report_renders_its_charts(lab, course_root, chrome):
     page.locator("#mistakes").scroll_into_view_if_needed()
     browser.shot(page, "instructor-05-report-mistakes")
     assert chrome.outside == []
+
+
+def test_a_manual_grade_survives_autograde_and_reaches_the_report(course_root, tmp_path):
+    """A grade given in formgrader's Manual Grading (stored as the grade's manual score)
+    is kept when autograde runs again, and `grader report` counts it. Runs last: it
+    changes the gradebook."""
+    from nbgrader.api import Gradebook
+
+    from grader.autograde import autograde
+    from grader.report import gradebook_results
+
+    workdir = course_root / "classroom"
+    db = f"sqlite:///{workdir / 'gradebook.db'}"
+    with Gradebook(db) as gb:
+        grade = gb.find_grade("test_expected_without_rescale", "dropout", "03-dropout", "dave")
+        assert grade.score == 0
+        grade.manual_score = 1.0  # what formgrader saves
+        gb.db.commit()
+    inbox = tmp_path / "inbox" / "dave"
+    shutil.copytree(workdir / "demo" / "dave", inbox)
+    autograde(inbox.parent, workdir, feedback=False, log=lambda m: None)
+    with Gradebook(db) as gb:
+        grade = gb.find_grade("test_expected_without_rescale", "dropout", "03-dropout", "dave")
+        assert (grade.manual_score, grade.score) == (1.0, 1.0)
+    dave = next(r for r in gradebook_results(workdir) if r.student == "dave")
+    assert dave.score == int(DEMO["dave"]) + 1
