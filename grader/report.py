@@ -153,9 +153,8 @@ def _figures(results: list[NotebookResult], folder) -> dict[str, str]:
             ax.text(n + 0.05, y, f"{100 * p / n:.0f}%" if n else "", va="center", fontsize=8)
         ax.set_xlabel("students")
         ax.set_xlim(0, max(total) * 1.15 + 0.1)
-        ax.set_title("Pass rate per exercise (share of students with full marks)")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.5 / (0.34 * len(labels) + 1.4) - 0.08),
-                  ncol=3, fontsize=8, frameon=False)
+        ax.set_title("Pass rate per exercise (share of students with full marks)", pad=24)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
         ax.tick_params(axis="y", labelsize=8)
         fig.tight_layout()
         fig.savefig(folder / "pass_rate.png", bbox_inches="tight")
