@@ -25,6 +25,14 @@ NAMES = {"alice": ("Alice", "Demo (complete)"), "bob": ("Bob", "Demo (half done)
          "carol": ("Carol", "Demo (untouched)"), "dave": ("Dave", "Demo (typical mistakes)")}
 
 
+def _quiet_warning(message: str) -> None:
+    """The demo's log without the no-sandbox warning, which is about students' code."""
+    from .autograde import NO_SANDBOX_WARNING
+
+    if message != NO_SANDBOX_WARNING:
+        print(message)
+
+
 def name_students(workdir: Path) -> None:
     """Give the demo students names in the gradebook (nbgrader creates them nameless)."""
     from nbgrader.api import Gradebook
@@ -52,12 +60,28 @@ def build_class(folder: Path, only: list[str] | None = None) -> Path:
     return folder
 
 
-def demo(workdir: Path = CLASSROOM, only: list[str] | None = None):
+def _sandbox_available() -> bool:
+    from .sandbox import Sandbox, SandboxUnavailable
+
+    try:
+        Sandbox().check()
+    except SandboxUnavailable:
+        return False
+    return True
+
+
+def demo(workdir: Path = CLASSROOM, only: list[str] | None = None, sandbox: bool | None = None):
+    """``sandbox``: None confines the kernels when this machine can (the demo notebooks are
+    the course's own, so grading them unconfined is safe), True requires it, False never."""
     start = time.perf_counter()
     workdir = Path(workdir).resolve()
     folder = build_class(workdir / "demo", only)
     print(f"Demo class written to {folder} (alice: complete, bob: half, carol: untouched, dave: typical mistakes)")
-    results = autograde(folder, workdir)
+    if sandbox is None:
+        sandbox = _sandbox_available()
+        if not sandbox:
+            print("(no sandbox on this machine: the demo's own notebooks are graded unconfined)")
+    results = autograde(folder, workdir, sandbox=sandbox, log=print if sandbox else _quiet_warning)
     name_students(workdir)
     print()
     print(report.score_table(results))

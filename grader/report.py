@@ -241,15 +241,16 @@ def gradebook_results(workdir) -> list[NotebookResult]:
 
     from nbgrader.api import Gradebook
 
-    from .autograde import results as notebook_results
     from .paths import assignments
+    from .records import results as notebook_results
 
     workdir = Path(workdir)
     if not (workdir / "gradebook.db").exists():
         return []
     known = set(assignments())
     pairs = []
-    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gb:
+    db_url = f"sqlite:///{workdir / 'gradebook.db'}"
+    with Gradebook(db_url) as gb:
         for assignment in gb.assignments:
             if assignment.name not in known:
                 continue
@@ -257,5 +258,5 @@ def gradebook_results(workdir) -> list[NotebookResult]:
                 pairs.append((assignment.name, submission.student.id))
     out = []
     for assignment, student in sorted(pairs):
-        out.extend(r for r in notebook_results(workdir, assignment, student) if r.cells or not r.error)
+        out.extend(r for r in notebook_results(workdir, db_url, assignment, student) if r.cells or not r.error)
     return out

@@ -77,6 +77,7 @@ def test_formgrader_lists_the_demo_class_with_its_scores(lab, chrome):
     assert browser.error_banners(page) == []
     menus = page.locator(".lm-MenuBar-item").all_text_contents()
     assert "Nbgrader" in menus
+    assert "Create Assignment" in " ".join(page.locator(".lm-TabBar-tab").all_text_contents())
     assert chrome.outside == [], "no page asks the internet for anything"
 
 
@@ -116,6 +117,7 @@ def test_a_manual_grade_survives_autograde_and_reaches_the_report(course_root, t
     from nbgrader.api import Gradebook
 
     from grader.autograde import autograde
+    from grader.demo import _sandbox_available
     from grader.report import gradebook_results
 
     workdir = course_root / "classroom"
@@ -127,7 +129,7 @@ def test_a_manual_grade_survives_autograde_and_reaches_the_report(course_root, t
         gb.db.commit()
     inbox = tmp_path / "inbox" / "dave"
     shutil.copytree(workdir / "demo" / "dave", inbox)
-    autograde(inbox.parent, workdir, feedback=False, log=lambda m: None)
+    autograde(inbox.parent, workdir, feedback=False, log=lambda m: None, sandbox=_sandbox_available())
     with Gradebook(db) as gb:
         grade = gb.find_grade("test_expected_without_rescale", "dropout", "03-dropout", "dave")
         assert (grade.manual_score, grade.score) == (1.0, 1.0)
