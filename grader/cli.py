@@ -1,4 +1,4 @@
-"""``python -m grader``: release, check, autograde, demo."""
+"""``python -m grader``: release, check, autograde, demo, report."""
 from __future__ import annotations
 
 import argparse
@@ -26,7 +26,12 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("demo", help="build and autograde a demo class of four students")
     p.add_argument("assignments", nargs="*", help="only these assignments (default: all)")
-    p.add_argument("--workdir", default=None, help="where the demo class goes (default: classroom/demo)")
+    p.add_argument("--workdir", default=None,
+                   help="the gradebook's folder (default: classroom/, the one formgrader reads)")
+
+    p = sub.add_parser("report", help="the class's scores and mistakes from the gradebook, and an HTML report")
+    p.add_argument("--workdir", default=None, help="the gradebook's folder (default: classroom/)")
+    p.add_argument("--out", default=None, help="where the HTML page and figures go (default: WORKDIR/report)")
 
     args = parser.parse_args(argv)
     if args.command == "release":
@@ -51,6 +56,21 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(report.class_mistakes(results))
         print(f"\nGrades: {workdir / 'grades.csv'}; feedback: {workdir / 'feedback'}")
+        return 0
+    if args.command == "report":
+        from . import report
+        from .paths import CLASSROOM
+
+        workdir = Path(args.workdir) if args.workdir else CLASSROOM
+        results = report.gradebook_results(workdir)
+        if not results:
+            print(f"nothing graded in {workdir / 'gradebook.db'} yet (run `make demo` or `grader autograde`)")
+            return 1
+        print(report.score_table(results))
+        print()
+        print(report.class_mistakes(results))
+        page = report.write_html(results, Path(args.out) if args.out else workdir / "report")
+        print(f"\nReport: {page}")
         return 0
     if args.command == "demo":
         from .demo import demo

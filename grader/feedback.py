@@ -14,10 +14,10 @@ Two callers, one look:
   :func:`show_pass` / :func:`show_failure`, which display the same block in the running
   kernel and give the raised ``AssertionError`` the same one-line traceback. A check does
   not know its cell's points there: :func:`lab_test_cell` looks the running cell's source
-  up among the released notebooks' test cells (``course/*/*.ipynb``) and reads the
-  ``grade_id`` and ``points`` from that cell's nbgrader metadata. A cell that is not a
-  released test cell (an edited copy, a hidden test) shows the check's name without
-  points.
+  up among the test cells of the release (``course/*/*.ipynb``) and of the source
+  notebooks (``solutions/``, for hidden tests) and reads the ``grade_id`` and ``points``
+  from that cell's nbgrader metadata. A cell found in neither (an edited copy) shows the
+  check's name without points.
 """
 from __future__ import annotations
 
@@ -156,11 +156,13 @@ def _normal(source: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _released_test_cells() -> dict[str, tuple[str, float]]:
-    """{normalised source: (grade_id, points)} of every test cell of the release."""
-    from .paths import COURSE
+    """{normalised source: (grade_id, points)} of every test cell of the release, and of
+    the source notebooks (hidden tests, as autograding runs them), where they exist."""
+    from .notebooks import strip_markers
+    from .paths import COURSE, SOLUTIONS
 
     cells: dict[str, tuple[str, float]] = {}
-    for path in sorted(COURSE.glob("*/*.ipynb")):
+    for path in sorted(COURSE.glob("*/*.ipynb")) + sorted(SOLUTIONS.glob("*/*.ipynb")):
         try:
             nb = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -170,7 +172,7 @@ def _released_test_cells() -> dict[str, tuple[str, float]]:
             if cell.get("cell_type") == "code" and meta.get("grade") and meta.get("grade_id"):
                 source = cell.get("source", "")
                 source = "".join(source) if isinstance(source, list) else source
-                cells.setdefault(_normal(source), (meta["grade_id"], float(meta.get("points", 0))))
+                cells.setdefault(_normal(strip_markers(source)), (meta["grade_id"], float(meta.get("points", 0))))
     return cells
 
 

@@ -45,6 +45,6 @@ def test_torch_range_admits_the_pinned_cpu_build_and_not_an_unknown_future():
 def test_makefile_targets_of_the_readme_exist():
     makefile = (ROOT / "Makefile").read_text()
     readme = (ROOT / "README.md").read_text()
-    for target in ("lab", "demo", "test", "release", "bench"):
+    for target in ("lab", "instructor", "demo", "report", "test", "release", "bench"):
         assert re.search(rf"^{target}:", makefile, re.M), target
         assert f"make {target}" in readme, target

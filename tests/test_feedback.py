@@ -65,6 +65,14 @@ def test_released_test_cells_are_found_with_their_points():
     assert feedback.lab_test_cell(source) == ("test_dropout", 2.0)
     assert feedback.lab_test_cell(source + "\n\n") == ("test_dropout", 2.0)
     assert feedback.lab_test_cell("print('not a test')") is None
+    from grader.notebooks import strip_markers
+    from grader.paths import SOLUTIONS
+
+    source_nb = json.loads((SOLUTIONS / "03-dropout" / "dropout.ipynb").read_text())
+    hidden = next(c for c in source_nb["cells"]
+                  if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_dropout_randomness")
+    points = float(hidden["metadata"]["nbgrader"]["points"])
+    assert feedback.lab_test_cell(strip_markers("".join(hidden["source"]))) == ("test_dropout_randomness", points)
 
 
 def test_outside_a_kernel_a_check_shows_nothing_and_raises_a_plain_assertion_error(capsys):

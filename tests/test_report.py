@@ -51,3 +51,33 @@ def test_messages_from_outputs():
     assert "stderr" in _message(cell) and "UserWarning" in _message(cell)
     cell = {"outputs": [{"output_type": "error", "ename": "TypeError", "evalue": "bad"}]}
     assert _message(cell) == "TypeError: bad"
+
+
+def test_exercise_outcomes_split_full_marks_mistakes_and_unattempted_work():
+    from grader.report import exercise_outcomes
+
+    rows = {key: counts for key, *counts in exercise_outcomes([ALICE, DAVE, CAROL])}
+    assert rows["03-dropout/dropout"] == [1, 1, 1]   # alice full, dave wrong, carol untried
+    assert rows["03-dropout/Dropout"] == [2, 0, 1]
+
+
+def test_commonest_mistakes_count_students():
+    from grader.report import commonest_mistakes
+
+    eve = _result("eve", [("test_dropout", "dropout", 0, 2, "The surviving units are not rescaled.\n  How to fix: divide."),
+                          ("test_Dropout", "Dropout", 1, 1, "")])
+    (test, first, n, message), = commonest_mistakes([ALICE, DAVE, CAROL, eve])
+    assert (test, first, n) == ("03-dropout/test_dropout", "The surviving units are not rescaled.", 2)
+    assert "How to fix: divide." in message
+
+
+def test_html_report_has_both_charts_and_the_messages(tmp_path):
+    from grader.report import write_html
+
+    page = write_html([ALICE, DAVE, CAROL], tmp_path / "report")
+    text = page.read_text()
+    for png in ("pass_rate.png", "mistakes.png"):
+        assert (tmp_path / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert text.count("src='data:image/png;base64,") == 2  # one file carries its charts
+    assert "not rescaled" in text and "How to fix: divide." in text and "alice" in text
+    assert "http://" not in text and "https://" not in text  # nothing from the internet
