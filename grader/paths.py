@@ -33,4 +33,7 @@ def subprocess_env() -> dict:
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     # Notebooks import `regnorm` and `grader` from the course root even without an install.
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    # The course's Jupyter data first: feedback pages load no MathJax from the internet.
+    data = str(ROOT / "jupyter" / "data")
+    env["JUPYTER_PATH"] = data + (os.pathsep + env["JUPYTER_PATH"] if env.get("JUPYTER_PATH") else "")
     return env
