@@ -159,6 +159,8 @@ def _forged(path):
 _server.serve = _forged
 '''
 
+_IDENTITY = 'def dropout(x, p=0.5, training=True, generator=None):\n    return x\n'
+
 _KILL_EXIT = "import os\nos._exit(1)\n"
 _KILL_QUIT = "exit()\n"
 _IGNORE_SIGINT = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"
@@ -215,7 +217,9 @@ def students() -> list[Hostile]:
         Hostile("h-import-hook", "inflation", {"dropout": WRONG}, after={"dropout": _IMPORT_HOOK},
                 sabotage=True),
         Hostile("h-patch-torch", "inflation", {"dropout": WRONG}, after={"dropout": _PATCH_TORCH}),
-        Hostile("h-odd-return", "inflation", {"dropout": "stub"}, append={"dropout": _ODD_RETURN}),
+        # returns x's data (in a tensor subclass whose every torch call answers True): it
+        # deserves what returning x deserves, whatever the subclass claims in its kernel
+        Hostile("h-odd-return", "inflation", {"dropout": _IDENTITY}, append={"dropout": _ODD_RETURN}),
         Hostile("h-forged-server", "inflation", {"dropout": WRONG}, after={"dropout": _FORGED_SERVER},
                 sabotage=True),
         # 2. Reaching outside its own notebook
@@ -266,7 +270,7 @@ def answer_sources(student: Hostile) -> dict[str, str]:
     for exercise, source in solutions.items():
         choice = student.answers.get(exercise, "correct")
         out[exercise] = (source if choice == "correct" else stubs[exercise] if choice == "stub"
-                         else mistakes[choice].source.strip("\n"))
+                         else choice.strip("\n") if "def " in choice else mistakes[choice].source.strip("\n"))
     return out
 
 
