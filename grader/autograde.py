@@ -54,13 +54,13 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     (workdir / "problems.txt").write_text("".join(p + "\n" for p in collection.problems))
     for problem in collection.problems:
         log(f"not graded: {problem}")
-    if not collection.found:
+    if not collection.found and not collection.refused:
         raise SystemExit(f"no submissions found under {submissions} "
                          "(expected <student>/<assignment>/<notebook>.ipynb with a known assignment)")
     dirs = course_dirs(workdir)
     db_url = f"sqlite:///{workdir / 'gradebook.db'}"
     everything = []
-    for assignment, students in collection.found.items():
+    for assignment, students in sorted(collection.found.items()):
         log(f"nbgrader: {assignment}: generating the gradebook entry")
         nbgrader("generate_assignment", assignment, "--force", *dirs)
         log(f"nbgrader: {assignment}: autograding {len(students)} submission(s)"
@@ -75,6 +75,12 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
             nbgrader("generate_feedback", assignment, "--force", *dirs, check=False)
         for student in students:
             everything.extend(results(workdir, db_url, assignment, student))
+    graded = {(r.student, r.assignment, r.notebook) for r in everything if not r.error}
+    for student, assignment, notebook, why in collection.refused:  # 0, with the reason
+        if (student, assignment, notebook) not in graded:
+            everything = [r for r in everything if (r.student, r.assignment, r.notebook)
+                          != (student, assignment, notebook)]
+            everything.append(NotebookResult(student, assignment, notebook, error=f"not graded: {why}"))
     nbgrader("export", f"--to={workdir / 'grades.csv'}", *dirs, check=False)
     export_cells(everything, workdir / "cells.csv")
     return everything

@@ -38,6 +38,8 @@ MAX_NOTEBOOK_BYTES = 20 * 2**20
 class Collection:
     found: dict[str, list[str]] = field(default_factory=dict)  # assignment -> students
     problems: list[str] = field(default_factory=list)  # one line per refused entry
+    # (student, assignment, notebook, why): a valid student's notebook that scores 0 unread
+    refused: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def report(self, text: str) -> None:
         self.problems.append(text)
@@ -93,6 +95,8 @@ def collect(submissions: Path, workdir: Path, log=print) -> Collection:
                 continue
             if not _is_plain_dir(folder, root):
                 out.report(f"{where}: not a folder (a link or a file), not followed")
+                for name in course_notebooks(folder.name):
+                    out.refused.append((student.name, folder.name, name[:-6], "a link, not followed"))
                 continue
             dest = submitted / student.name / folder.name
             taken = _collect_assignment(Path(folder.path), folder.name, dest, where, out, log)
@@ -115,6 +119,7 @@ def _collect_assignment(folder: Path, assignment: str, dest: Path, where: str,
             continue
         nb = _read_notebook(entry, label, out)
         if nb is None:
+            out.refused.append((where.split("/")[0], assignment, entry.name[:-6], out.problems[-1].split(": ", 1)[-1]))
             continue
         try:
             notes = normalise(nb, assignment, entry.name)
@@ -122,6 +127,7 @@ def _collect_assignment(folder: Path, assignment: str, dest: Path, where: str,
             nbformat.write(nb, str(dest / entry.name))
         except Exception as exc:
             out.report(f"{label}: not a valid notebook ({type(exc).__name__}), scored 0")
+            out.refused.append((where.split("/")[0], assignment, entry.name[:-6], "not a valid notebook"))
             continue
         for note in notes:
             log(f"{label}: {note}")

@@ -236,6 +236,14 @@ class Judge:
         if outcome.status == "timeout":
             cell.outputs.append(_error("CellTimeoutError", f"the cell did not finish within "
                                        f"{min(self.cell_timeout, left):.0f} s (an endless loop?)"))
+        if outcome.exiting:  # exit(): ipykernel stops a moment after the reply
+            self.kernel.kill()
+            cell.outputs.append(_error("KernelDied", "this cell ended the kernel (exit()); the cells "
+                                       "after it ran in a fresh kernel without it"))
+            self.killers.add(index)
+            self.executed.append(index)
+            self._restart()
+            return
         if outcome.status == "died" or not self.kernel.alive():
             if outcome.status == "died":
                 cell.outputs.append(_error("KernelDied", "the kernel died while running this cell "

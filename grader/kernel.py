@@ -38,6 +38,7 @@ class Outcome:
     status: str = "ok"  # ok | error | timeout | died
     execution_count: int | None = None
     started: bool = False  # the kernel took up the request (it said busy or echoed the input)
+    exiting: bool = False  # the cell called exit(): the kernel stops shortly after its reply
 
 
 class Kernel:
@@ -225,6 +226,9 @@ class Kernel:
                         replied = True
                         if reply["content"].get("status") == "error" and outcome.status == "ok":
                             outcome.status = "error"
+                        payloads = reply["content"].get("payload") or []
+                        outcome.exiting = any(isinstance(p, dict) and p.get("source") == "ask_exit"
+                                              for p in payloads)
                 except Empty:
                     pass
         return outcome

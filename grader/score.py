@@ -44,6 +44,8 @@ def score_in_process(assignment: str, name: str, answers: dict[str, str] | None 
                     exec(compile(notebooks.strip_markers(cell.source), f"<{gid}>", "exec"), namespace)
             except AssertionError as exc:
                 message = str(exc)
+            except NameError as exc:  # worded as the autograder words it
+                message = f"{exc}: run the exercise's cell first (or it raised an error there)."
             except Exception as exc:
                 message = f"{type(exc).__name__}: {exc}"
             if not message and stderr.getvalue():

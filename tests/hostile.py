@@ -334,4 +334,5 @@ def build_class(folder: Path, work: Path, marker: Path) -> list[Hostile]:
 REFUSED = ["h-link-solutions", "h-link-notebook", "h-link-student", "h-dir-notebook", "h-dangling",
            "[m11]", "*", "h-?", "bad name", "h-not-json"]
 HONEST = ["alice", "bob", "m1"]
+REFUSED_WITH_RESULT = ["h-link-solutions", "h-link-notebook", "h-dir-notebook", "h-dangling", "h-not-json"]
 
