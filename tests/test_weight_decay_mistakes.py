@@ -46,10 +46,19 @@ EXPECTED = {
                     {"test_no_decay_param_groups_edge_cases": "more than once"}),
     "ndim_eq_1": ({"test_no_decay_param_groups_edge_cases": 1},
                   {"test_no_decay_param_groups_edge_cases": "0-dim (scalar) parameter"}),
+    "best_on_train": ({"test_best_weight_decay_value": 1}, {"test_best_weight_decay_value": "smallest *training* error"}),
+    "overfitting_index": ({"test_overfitting_starts": 1, "test_overfitting_starts_value": 1},
+                          {"test_overfitting_starts": "not one of the recorded iterations",
+                           "test_overfitting_starts_value": "position of the minimum"}),
+    "overfitting_on_train": ({"test_overfitting_starts_value": 1},
+                             {"test_overfitting_starts_value": "*training* loss is lowest"}),
 }
 
+# The questions' tests read the sweep the notebook ran: run it before their answers.
+RUNS = {"best_weight_decay": ("seed_study",), "overfitting_starts": ("seed_study",)}
 
-test_every_mistake_has_an_expectation, test_mistake_is_caught_and_named = mistake_tests(A, EXPECTED)
+
+test_every_mistake_has_an_expectation, test_mistake_is_caught_and_named = mistake_tests(A, EXPECTED, RUNS)
 
 
 # Correct answers written differently from the notebook's: float64 accumulation, torch.norm
