@@ -130,7 +130,7 @@ def _lint_test_cell(gid: str, source: str) -> None:
     comment in the release, not a stray string output)."""
     tree = ast.parse(source)
     for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("grader.checks"):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(("grader.checks", "grader.hidden")):
             continue
         assert isinstance(node, ast.Expr) and isinstance(node.value, ast.Call), (
             f"{gid}: a test cell holds check calls only, found {ast.dump(node)[:80]}")
@@ -164,15 +164,16 @@ def test_every_check_is_decorated():
     import pkgutil
 
     import grader.checks
+    import grader.hidden
 
     found = 0
-    for info in pkgutil.iter_modules(grader.checks.__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"grader.checks.{info.name}")
+    modules = [f"{package.__name__}.{info.name}" for package in (grader.checks, grader.hidden)
+               for info in pkgutil.iter_modules(package.__path__) if not info.name.startswith("_")]
+    for module_name in modules:
+        module = importlib.import_module(module_name)
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("check_") and fn.__module__ == module.__name__:
-                assert getattr(fn, "__grader_check__", False), f"{info.name}.{name} lacks @check"
+                assert getattr(fn, "__grader_check__", False), f"{module_name}.{name} lacks @check"
                 found += 1
     assert found >= 9
 

@@ -2,7 +2,7 @@
 it, and correct answers written differently earn full marks."""
 
 from grader.score import score_in_process
-from helpers import mistake_tests
+from helpers import mistake_tests, run_cells
 
 A = "02-weight-decay"
 
@@ -115,6 +115,18 @@ def no_decay_param_groups(model, weight_decay):
     ]
 ''',
 }
+
+
+# The questions on the sweep, answered differently: the sum over the draws (same argmin), a
+# Python loop, a 0-dim tensor. The sweep runs first (the in-process scorer skips experiment cells).
+ALTERNATIVES["best_weight_decay"] = run_cells(A, RUNS["best_weight_decay"]) + """
+totals = [float(sweep["val_loss"][k].sum()) for k in range(len(lambdas))]
+best_weight_decay = lambdas[totals.index(min(totals))]
+"""
+ALTERNATIVES["overfitting_starts"] = """
+curve = sweep["val_history"][0].sum(dim=0)
+overfitting_starts = sweep["steps"][torch.argmin(curve)]
+"""
 
 
 def test_alternative_correct_answers_score_full_marks():
