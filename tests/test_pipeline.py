@@ -75,9 +75,10 @@ def test_demo_scores_match_the_in_process_scorer(demo_class, assignment, name):
 def test_demo_dropout_table(demo_class):
     _, results = demo_class
     scores = {s: results[(s, "03-dropout", "dropout")].score for s in ("alice", "bob", "carol", "dave")}
-    assert scores == {"alice": 12, "bob": 8, "carol": 0, "dave": 6}
+    assert scores == {"alice": 17, "bob": 11, "carol": 0, "dave": 11}
     dave = dict((e, (got, avail)) for e, got, avail, _ in results[("dave", "03-dropout", "dropout")].exercises())
-    assert dave == {"dropout": (4, 6), "Dropout": (0, 2), "DropoutMLP": (2, 3), "expected_without_rescale": (0, 1)}
+    assert dave == {"dropout": (4, 6), "Dropout": (0, 2), "DropoutMLP": (2, 3), "expected_without_rescale": (1, 2),
+                    "best_p": (2, 2), "variance_ratio": (2, 2)}
 
 
 def test_demo_writes_gradebook_feedback_and_exports(demo_class):
