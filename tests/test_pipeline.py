@@ -39,7 +39,9 @@ def _stub_sources(assignment, name):
 
 
 def _in_process_total(assignment, name, answers):
-    return sum(r.score for r in score_in_process(assignment, name, answers).values())
+    from helpers import with_runs  # questions on the notebook's run need that run first
+
+    return sum(r.score for r in score_in_process(assignment, name, with_runs(assignment, answers)).values())
 
 
 CASES = [(a, nb.stem) for a in assignments() for nb in source_notebooks(a)]
