@@ -306,7 +306,13 @@ def check_DropoutMLP(DropoutMLP) -> None:
             continue
         m.train()
         with torch.no_grad():
-            dropped = (call(m, ones, _what=f"linears[{i}]") == 0).double().mean().item()
+            kept = call(m, ones, _what=f"linears[{i}]") != 0
+        try:
+            _diagnose_shared_mask(kept, f"linears[{i}] of DropoutMLP")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n  (The network's dropout layers call your dropout: if the "
+                                 "dropout tests fail too, fix dropout first.)") from None
+        dropped = 1 - kept.double().mean().item()
         if abs(dropped - p) > binomial_tolerance(ones.numel(), p):
             fail(
                 f"linears[{i}] dropped {dropped:.1%} of its inputs; DropoutMLP(n, p={p}) should "
