@@ -197,6 +197,8 @@ def binomial_tolerance(n: int, p: float, sigmas: float = 6.0) -> float:
 
 # Added for the question exercises (answers computed from the student's own run).
 
+import numbers  # noqa: E402
+
 
 def as_number(value: Any, name: str) -> float:
     """``value`` as a finite float (a Python number or a one-element tensor), or fail with a
@@ -208,14 +210,15 @@ def as_number(value: Any, name: str) -> float:
                 f"assign a single number, for example {name} = float(...) or ....item().",
             )
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy scalars too
         fail(
             f"{name} is {value!r} ({type(value).__name__}), not a number.",
             f"assign a number computed from the run's variables, for example {name} = float(...).",
         )
+    value = float(value)
     if not math.isfinite(value):
         fail(f"{name} is {value}, not a finite number.", f"assign a finite number to {name}.")
-    return float(value)
+    return value
 
 
 def one_of(value: float, allowed, name: str, what: str) -> None:
