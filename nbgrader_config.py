@@ -34,7 +34,7 @@ c.Execute.interrupt_on_timeout = True
 # execute step is replaced by the judge. Each student kernel runs in a bubblewrap sandbox;
 # test cells never run in it: the judge runs them in this (trusted) process against
 # proxies of the student's objects. The other steps are nbgrader's own.
-c.Autograde.autograde_preprocessors = [
+_JUDGE = [
     "grader.judge.JudgeExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
@@ -43,6 +43,10 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+# GRADER_PLAIN_NBGRADER=1 keeps nbgrader's own execute step (unconfined, tests inside the
+# student's kernel): only `make bench` sets it, to measure the alternative side by side.
+if not os.environ.get("GRADER_PLAIN_NBGRADER"):
+    c.Autograde.autograde_preprocessors = _JUDGE
 # Limits of each student kernel (see grader/sandbox.py). `python -m grader autograde
 # --no-sandbox` sets Sandbox.enabled = False for trusted submissions, with a warning.
 c.Sandbox.memory_limit = 4 * 2**30        # bytes of address space

@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("submissions")
     p.add_argument("--workdir", default=None, help="where the gradebook and feedback go (default: classroom/)")
     p.add_argument("--no-feedback", action="store_true")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run the students' kernels unconfined (trusted submissions only; warns)")
 
     p = sub.add_parser("demo", help="build and autograde a demo class of four students")
     p.add_argument("assignments", nargs="*", help="only these assignments (default: all)")
@@ -43,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         from .paths import CLASSROOM
 
         workdir = Path(args.workdir) if args.workdir else CLASSROOM
-        results = autograde(Path(args.submissions), workdir, feedback=not args.no_feedback)
+        results = autograde(Path(args.submissions), workdir, feedback=not args.no_feedback,
+                            sandbox=not args.no_sandbox)
         print(report.score_table(results))
         print()
         print(report.class_mistakes(results))

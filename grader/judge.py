@@ -30,7 +30,7 @@ from pathlib import Path
 
 import nbformat
 
-from .kernel import INTERRUPT_GRACE, Kernel, KernelDied
+from .kernel import INTERRUPT_GRACE, Kernel, KernelDied, Outcome
 from .sandbox import Sandbox
 from .wire import framing
 from .wire.peer import JUDGE, Interrupted, Peer, RemoteError
@@ -39,6 +39,9 @@ SERVE = "import grader.wire.server as _grader_wire; _grader_wire.serve({path!r})
 MAX_SCRATCH_FILE = 50 * 2**20
 CONNECT_TIMEOUT = 30.0
 MAX_RESTARTS = 20
+
+
+_NOT_REACHED = "\0not reached"
 
 
 class TestTimeout(BaseException):
@@ -100,9 +103,37 @@ class Judge:
     # ------------------------------------------------------------------ the notebook
 
     def run(self, nb, tests: dict[str, tuple[str, float]], folder: str | None) -> None:
+        """Grade ``nb`` in place: every code cell gets its outputs, test cells the verdict."""
         _forget_checks()
-        start = time.monotonic()
-        self.deadline = start + self.notebook_timeout
+        self.open(folder)
+        try:
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                self.cells[index] = cell
+                try:
+                    if gid in tests:
+                        code, points = tests[gid]
+                        cell.outputs = self._test(gid, code, points)
+                        cell.execution_count = None
+                    else:
+                        self._cell(index, cell)
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # never let one notebook stop the class
+                    self._warn(f"grading error at cell {index} ({gid}): {type(exc).__name__}: {exc}")
+                    text = f"the grader could not run this cell ({type(exc).__name__}); it scores 0."
+                    cell.outputs = (_test_outputs(gid, 0, tests[gid][1], text) if gid in tests
+                                    else [_error("GraderError", text)])
+                    self._killed_by_test = True  # a fresh kernel next, no cell blamed
+                    self._stop()
+        finally:
+            self.close()
+
+    def open(self, folder: str | None = None) -> None:
+        """Start a kernel whose scratch folder is a copy of ``folder``."""
+        self.deadline = time.monotonic() + self.notebook_timeout
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-scratch-"))
         os.chmod(self.scratch, 0o755)
         self.scratch_dir = self.scratch / "work"
@@ -110,23 +141,26 @@ class Judge:
         _copy_folder(folder, self.scratch_dir)
         self.executed: list[int] = []
         self._replay_source: dict[int, str] = {}
+        self.cells: dict = {}
+        self._killed_by_test = False
         self.killers: set[int] = set()
         self.restarts = 0
-        try:
-            self._start()
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
-                gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                if gid in tests:
-                    code, points = tests[gid]
-                    cell.outputs = self._test(gid, code, points)
-                    cell.execution_count = None
-                else:
-                    self._cell(index, cell, nb)
-        finally:
-            self._stop()
-            shutil.rmtree(self.scratch, ignore_errors=True)
+        self._start()
+
+    def close(self) -> None:
+        self._stop()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def execute(self, code: str) -> "Outcome":
+        """Run code in the student's kernel (a session outside a notebook: tests, benchmarks)."""
+        self._ensure_kernel()
+        return self.kernel.execute(code, self.cell_timeout)
+
+    def verdict(self, gid: str, code: str) -> str | None:
+        """Judge one test cell's code against the kernel's objects: None, or the message."""
+        self._ensure_kernel()
+        message = self._judge(gid, code)
+        return None if message is None else str(message)
 
     def _remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -170,15 +204,32 @@ class Judge:
             else:
                 return
 
-    def _cell(self, index: int, cell, nb) -> None:
+    def _ensure_kernel(self) -> None:
+        """A live kernel; one found dead was killed by the last cell it ran (``exit()``
+        ends the kernel just after its cell has finished)."""
+        if self.kernel is not None and self.kernel.alive():
+            return
+        if self._killed_by_test:  # a test's call of student code killed it: no cell to blame
+            self._killed_by_test = False
+        elif self.executed and self.executed[-1] not in self.killers:
+            last = self.executed[-1]
+            self.killers.add(last)
+            self.cells[last].outputs.append(_error(
+                "KernelDied", "the kernel ended after this cell (exit()?); the cells after it "
+                "ran in a fresh kernel without it"))
+        self._restart()
+
+    def _cell(self, index: int, cell) -> None:
         left = self._remaining()
         if left <= 0:
             cell.outputs = [_error("TimeBudgetExceeded", f"the notebook's time budget "
                                    f"({self.notebook_timeout:g} s) ran out before this cell")]
             return
-        if self.kernel is None or not self.kernel.alive():
-            self._restart()
+        self._ensure_kernel()
         outcome = self.kernel.execute(cell.source, min(self.cell_timeout, left))
+        if outcome.status == "died" and not outcome.started:  # it was dying before this cell
+            self._ensure_kernel()
+            outcome = self.kernel.execute(cell.source, min(self.cell_timeout, self._remaining()))
         cell.outputs = outcome.outputs
         cell.execution_count = outcome.execution_count
         self._replay_source[index] = cell.source
@@ -202,29 +253,36 @@ class Judge:
         if self._remaining() <= 0:
             return _test_outputs(gid, 0, points, f"the notebook's time budget ({self.notebook_timeout:g} s) "
                                  "ran out before this test ran.")
-        if self.kernel is None or not self.kernel.alive():
-            try:
-                self._restart()
-            except KernelDied as exc:
-                return _test_outputs(gid, 0, points, f"the kernel could not be started again: {exc}")
-        message = self._judge(gid, code)
+        try:
+            self._ensure_kernel()
+            message = self._judge(gid, code)
+            if message is _NOT_REACHED and not self.kernel.alive():  # died just before: once more
+                self._ensure_kernel()
+                message = self._judge(gid, code)
+        except KernelDied as exc:
+            message = f"the kernel could not be started again: {exc}"
+        if message is _NOT_REACHED:
+            message = ("the kernel died before this test could run." if not self.kernel.alive() else
+                       "your notebook did not let the grader reach its objects (was a cell still "
+                       "running, or were Python's import system or IPython's input changed?).")
         return _test_outputs(gid, 0 if message else points, points, message)
 
     def _judge(self, gid: str, code: str) -> str | None:
         limit = min(self.cell_timeout, self._remaining())
         kernel = self.kernel
         msg_id = kernel.begin(SERVE.format(path=self.sock_path), silent=True)
-        self.listener.settimeout(min(CONNECT_TIMEOUT, max(limit, 1)))
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            conn = None
+        conn = None
+        self.listener.settimeout(0.05)
+        give_up = time.monotonic() + min(CONNECT_TIMEOUT, max(limit, 1))
+        while conn is None and time.monotonic() < give_up:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                if not kernel.alive() or kernel.finished(msg_id):
+                    break
         if conn is None:
-            died = not kernel.alive()
             self._finish(msg_id)
-            return ("the kernel died before this test could run." if died else
-                    "your notebook did not let the grader reach its objects (was a cell still "
-                    "running, or was the kernel's import system changed?).")
+            return _NOT_REACHED
         peer = Peer(conn, JUDGE)
         interrupted = []
 
@@ -268,10 +326,12 @@ class Judge:
                 peer.deadline = time.monotonic() + INTERRUPT_GRACE
                 peer.on_deadline = None
                 peer.send({"op": "done"})
-            except Exception:
+            except (Exception, framing.PeerGone, framing.WireError, framing.Deadline):
                 pass
             conn.close()
         self._finish(msg_id)
+        if not kernel.alive():
+            self._killed_by_test = True
         return _clean(message) if message is not None else None
 
     def _finish(self, msg_id: str) -> None:

@@ -37,6 +37,7 @@ class Outcome:
     outputs: list = field(default_factory=list)
     status: str = "ok"  # ok | error | timeout | died
     execution_count: int | None = None
+    started: bool = False  # the kernel took up the request (it said busy or echoed the input)
 
 
 class Kernel:
@@ -50,6 +51,7 @@ class Kernel:
         self.client: BlockingKernelClient | None = None
         self.rundir: str | None = None
         self.uid: int | None = None
+        self._idle: set[str] = set()  # requests seen finishing while nobody waited for them
 
     # ------------------------------------------------------------------ life
 
@@ -160,12 +162,26 @@ class Kernel:
         """Send ``code`` for execution; returns the request's id for :meth:`wait`."""
         return self.client.execute(code, silent=silent, store_history=not silent, allow_stdin=False)
 
+    def finished(self, msg_id: str) -> bool:
+        """Whether request ``msg_id`` has ended (reads what the kernel said, without waiting);
+        only for requests whose outputs nobody collects."""
+        while msg_id not in self._idle:
+            try:
+                msg = self.client.get_iopub_msg(timeout=0)
+            except Empty:
+                break
+            if (msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle"
+                    and msg.get("parent_header", {}).get("msg_id")):
+                self._idle.add(msg["parent_header"]["msg_id"])
+        return msg_id in self._idle
+
     def wait(self, msg_id: str, timeout: float, collect: bool = True) -> Outcome:
         """Collect the outputs of request ``msg_id`` until the kernel is idle again."""
         outcome = Outcome()
         deadline = time.monotonic() + timeout
         interrupted_at = None
-        idle = replied = False
+        idle = msg_id in self._idle
+        replied = idle
         while not (idle and replied):
             if not self.alive():
                 outcome.status = "died"
@@ -186,6 +202,7 @@ class Kernel:
             if msg is not None and msg.get("parent_header", {}).get("msg_id") == msg_id:
                 kind = msg["msg_type"]
                 content = msg["content"]
+                outcome.started = True
                 if kind == "status" and content.get("execution_state") == "idle":
                     idle = True
                 elif kind == "execute_input":

@@ -3,21 +3,11 @@ with real nbgrader, one assignment at a time."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from .paths import COURSE, ROOT, assignments, subprocess_env
-
-
-def nbgrader(*args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
-    """Run ``nbgrader ARGS`` from the course root with this interpreter."""
-    return subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"],
-        cwd=ROOT, env=subprocess_env(), check=check, text=True,
-        stdout=subprocess.PIPE if capture else None, stderr=subprocess.STDOUT if capture else None,
-    )
+from .nbgrader_apps import nbgrader
+from .paths import COURSE, assignments
 
 
 NOTICE = """# The course notebooks (generated)

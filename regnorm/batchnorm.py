@@ -257,3 +257,152 @@ def plot_bn_reduction(shapes: dict, axes=None):
                      f"each over N·positions = {n}·{positions} = {n * positions} values", fontsize=9)
         ax.set_xlabel("channel × position (thin lines: positions)", fontsize=8)
     return axes
+
+
+# ---------------------------------------------------------------- learning-rate sweep
+
+SWEEP_LRS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+SWEEP_SETUPS = {                      # name: (batch norm?, factor on the initial hidden weights)
+    "no BN": (False, 1.0),
+    "no BN, weights x10": (False, 10.0),
+    "BN": (True, 1.0),
+    "BN, weights x10": (True, 10.0),
+}
+
+
+def _sweep_task(n: int, dim: int, classes: int, g: torch.Generator):
+    teacher = torch.randn(dim, classes, generator=g) / math.sqrt(dim)
+    x = torch.randn(n, dim, generator=g)
+    return x, (x @ teacher).argmax(dim=1)
+
+
+def lr_sweep(lrs=SWEEP_LRS, setups=None, *, depth: int = 4, width: int = 32, steps: int = 250,
+             batch_size: int = 32, classes: int = 4, dim: int = 32, seed: int = 0) -> dict:
+    """Train one MLP ``depth x [Linear(width) (BN) ReLU]`` then ``Linear(classes)`` per
+    (set-up, learning rate) with plain SGD for ``steps`` mini-batches of a fixed classification
+    task (labels: the argmax of a random linear teacher), all from the same initial weights and
+    the same batches. A set-up is ``(batch_norm, weight_scale)``: training-mode batch norm
+    (batch statistics, gamma 1, beta 0 at the start) between each hidden Linear and its ReLU,
+    and a factor on PyTorch's default initial weights of the hidden layers.
+
+    The networks are trained side by side as one batch of independent models (``torch.bmm``),
+    which is exactly K separate trainings, only faster. Returns plain data:
+    ``{"lrs": [...], "setups": [...], "final_loss": [[...] per set-up], "initial_loss": float,
+    "threshold": float, "steps": int}``, where ``final_loss`` is the mean training loss over the
+    last 10% of the steps (``nan`` when it diverged) and ``threshold`` is half the loss of a
+    uniform guess, ``ln(classes) / 2``: a run *trained* when its final loss is below it."""
+    setups = dict(SWEEP_SETUPS if setups is None else setups)
+    lrs = [float(lr) for lr in lrs]
+    g = torch.Generator().manual_seed(seed)
+    x, y = _sweep_task(4096, dim, classes, g)
+    k = len(lrs) * len(setups)
+    bn = torch.tensor([float(b) for b, _ in setups.values() for _ in lrs]).view(k, 1, 1)
+    scale = torch.tensor([s for _, s in setups.values() for _ in lrs]).view(k, 1, 1)
+    lr = torch.tensor([lr for _ in setups for lr in lrs])
+    sizes = [dim] + [width] * depth + [classes]
+    weights, biases, gammas, betas = [], [], [], []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        bound = 1 / math.sqrt(fan_in)      # nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        w = (torch.rand(1, fan_in, fan_out, generator=g) * 2 - 1) * bound
+        b = (torch.rand(1, 1, fan_out, generator=g) * 2 - 1) * bound
+        w = w.expand(k, -1, -1) * (scale if i < depth else 1.0)
+        weights.append(w.clone().requires_grad_(True))
+        biases.append(b.expand(k, -1, -1).clone().requires_grad_(True))
+        if i < depth:
+            gammas.append(torch.ones(k, 1, fan_out, requires_grad=True))
+            betas.append(torch.zeros(k, 1, fan_out, requires_grad=True))
+    params = weights + biases + gammas + betas
+    order = torch.Generator().manual_seed(seed + 1)
+    losses = []
+    for _ in range(steps):
+        idx = torch.randint(len(x), (batch_size,), generator=order)
+        h = x[idx].expand(k, -1, -1)
+        for i in range(depth):
+            h = torch.baddbmm(biases[i], h, weights[i])
+            var, mean = torch.var_mean(h, dim=1, keepdim=True, unbiased=False)
+            normed = (h - mean) / torch.sqrt(var + 1e-5) * gammas[i] + betas[i]
+            h = torch.relu(bn * normed + (1 - bn) * h)
+        out = torch.baddbmm(biases[-1], h, weights[-1])
+        loss = F.cross_entropy(out.reshape(-1, classes), y[idx].repeat(k),
+                               reduction="none").view(k, batch_size).mean(dim=1)
+        grads = torch.autograd.grad(loss.sum(), params)
+        with torch.no_grad():
+            for p, grad in zip(params, grads):
+                p -= lr.view(k, 1, 1) * grad
+        losses.append(loss.detach())
+    tail = torch.stack(losses)[-max(1, steps // 10):].mean(dim=0).view(len(setups), len(lrs))
+    return {"lrs": lrs, "setups": list(setups), "final_loss": tail.tolist(),
+            "initial_loss": float(losses[0].mean()), "threshold": math.log(classes) / 2,
+            "steps": steps}
+
+
+def trained(sweep: dict) -> dict:
+    """``{set-up: [True/False per learning rate]}``: final loss finite and below the threshold."""
+    return {name: [math.isfinite(v) and v < sweep["threshold"] for v in row]
+            for name, row in zip(sweep["setups"], sweep["final_loss"])}
+
+
+def largest_trained_lr(sweep: dict, setup: str):
+    """The largest learning rate at which ``setup`` trained, or ``None`` if it never did."""
+    ok = trained(sweep)[setup]
+    good = [lr for lr, t in zip(sweep["lrs"], ok) if t]
+    return max(good) if good else None
+
+
+def plot_lr_sweep(sweep: dict, ax=None):
+    """Final training loss against the learning rate, one line per set-up; diverged runs
+    (inf/NaN) are drawn as crosses on the top edge."""
+    ax = ax or plt.subplots(figsize=(7, 4))[1]
+    top = 3.0
+    for k, (name, row) in enumerate(zip(sweep["setups"], sweep["final_loss"])):
+        vals = torch.tensor(row, dtype=torch.float64)
+        finite = torch.isfinite(vals)
+        lrs = torch.tensor(sweep["lrs"], dtype=torch.float64)
+        ax.plot(lrs[finite], vals[finite].clamp(max=top), "o-", color=f"C{k}", lw=2, label=name)
+        if (~finite).any():
+            ax.plot(lrs[~finite], [top] * int((~finite).sum()), "x", color=f"C{k}", ms=10, mew=2.5,
+                    clip_on=False)
+    ax.axhline(sweep["threshold"], color="gray", ls="--", lw=1,
+               label=f"trained: below {sweep['threshold']:.3f} = ln(classes) / 2")
+    ax.set_xscale("log")
+    ax.set(xlabel="learning rate (plain SGD)", ylim=(0, top),
+           ylabel=f"training loss, last {max(1, sweep['steps'] // 10)} steps",
+           title=f"After {sweep['steps']} steps (x on the top edge: diverged, inf/NaN)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+# ---------------------------------------------------------------- which outputs depend on the batch
+
+@torch.no_grad()
+def batch_dependence(net: nn.Module, x: torch.Tensor, others: torch.Tensor) -> dict:
+    """How much each named child's output *for the first image* changes when the other images
+    of the batch are replaced by ``others``: ``{"train": {layer: change}, "eval": {...}}``,
+    the largest absolute difference, layers in the order they run. Running statistics are
+    saved and restored, so the network is left as it was."""
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
+    was_training = net.training
+    result = {}
+    for mode in ("train", "eval"):
+        net.train(mode == "train")
+        outputs = []
+        for batch in (x, torch.cat([x[:1], others])):
+            seen = {}
+
+            def record(module, inputs, output, name):
+                seen.setdefault(name, output[0].detach().clone())   # returns None: output kept
+
+            handles = [module.register_forward_hook(
+                lambda mod, inp, out, name=name: record(mod, inp, out, name))
+                for name, module in net.named_children()]
+            try:
+                net(batch)
+            finally:
+                for h in handles:
+                    h.remove()
+            outputs.append(seen)
+        result[mode] = {name: float((outputs[0][name] - outputs[1][name]).abs().max())
+                        for name in outputs[0]}
+    net.load_state_dict(saved)
+    net.train(was_training)
+    return result

@@ -57,6 +57,56 @@ EXPECTED = {
     "lenet_bn_after_relu": ({"test_LeNetBN": 2}, {"test_LeNetBN": "after the ReLU"}),
     "lenet_bn_unused": ({"test_LeNetBN": 2, "test_LeNetBN_modes": 1}, {"test_LeNetBN": "never used"}),
     "lenet_bn_after_pool": ({"test_LeNetBN": 2}, {"test_LeNetBN": "does not receive the output of conv1"}),
+    # batch_norm_backward: every mistake of the issue, named
+    "backward_variance_constant": (
+        {"test_batch_norm_backward": 2, "test_batch_norm_backward_inputs": 1},
+        {"test_batch_norm_backward": "variance treated as a constant",
+         "test_batch_norm_backward_inputs": "variance treated as a constant"}),
+    "backward_statistics_constant": (
+        {"test_batch_norm_backward": 2, "test_batch_norm_backward_inputs": 1},
+        {"test_batch_norm_backward": "the gradient in eval() mode"}),
+    "backward_params_averaged": (
+        {"test_batch_norm_backward": 2, "test_batch_norm_backward_inputs": 1},
+        {"test_batch_norm_backward": "averaged over the batch"}),
+    "backward_weight_left_out": (
+        {"test_batch_norm_backward": 2, "test_batch_norm_backward_inputs": 1},
+        {"test_batch_norm_backward": "grad_x leaves out weight"}),
+    "backward_eps_outside": (
+        {"test_batch_norm_backward": 2, "test_batch_norm_backward_inputs": 1},
+        {"test_batch_norm_backward": "eps is outside the square root"}),
+    "backward_unbiased_variance": (
+        {"test_batch_norm_backward": 2, "test_batch_norm_backward_inputs": 1},
+        {"test_batch_norm_backward": "unbiased variance"}),
+    "backward_wrong_axis": (
+        {"test_batch_norm_backward": 2, "test_batch_norm_backward_inputs": 1},
+        {"test_batch_norm_backward": "over the features of each sample"}),
+    "backward_modifies_grad_out": (
+        {"test_batch_norm_backward": 2, "test_batch_norm_backward_inputs": 1},
+        {"test_batch_norm_backward": "modified grad_out in place"}),
+    "backward_uses_autograd": (
+        {"test_batch_norm_backward": 2, "test_batch_norm_backward_inputs": 1},
+        {"test_batch_norm_backward": "uses autograd, the tool this exercise replaces"}),
+    # BatchNormFunction
+    "function_none_for_weight": (
+        {"test_BatchNormFunction": 2, "test_BatchNormFunction_gradcheck": 1},
+        {"test_BatchNormFunction": "backward returned None for weight",
+         "test_BatchNormFunction_gradcheck": "gradient your backward returns for weight"}),
+    "function_grads_swapped": (
+        {"test_BatchNormFunction": 2, "test_BatchNormFunction_gradcheck": 1},
+        {"test_BatchNormFunction": "in another order",
+         "test_BatchNormFunction_gradcheck": "for weight differs from the numerical gradient"}),
+    "function_eps_ignored": (
+        {"test_BatchNormFunction_gradcheck": 1},
+        {"test_BatchNormFunction_gradcheck": "gradient your backward returns for x"}),
+    "function_three_gradients": (
+        {"test_BatchNormFunction": 2, "test_BatchNormFunction_gradcheck": 1},
+        {"test_BatchNormFunction": "returned 3 gradients; forward takes 4 inputs",
+         "test_BatchNormFunction_gradcheck": "another number of gradients"}),
+    # the two questions on the run
+    "lr_answer_without_bn": ({"test_largest_lr_bn": 1}, {"test_largest_lr_bn": "\"no BN\""}),
+    "lr_answer_first_failure": ({"test_largest_lr_bn": 1}, {"test_largest_lr_bn": "did NOT train"}),
+    "layer_answer_conv1": ({"test_first_layer_moved": 1}, {"test_first_layer_moved": "did not change"}),
+    "layer_answer_later": ({"test_first_layer_moved": 1}, {"test_first_layer_moved": "not the first"}),
 }
 
 
@@ -64,7 +114,9 @@ test_every_mistake_has_an_expectation, test_mistake_is_caught_and_named = mistak
 
 
 # Correct answers that differ from the solution: other formulas, float64 internals, no helper
-# function in the module, a Sequential-free LeNetBN built on the student's own BatchNorm.
+# function in the module, a Sequential-free LeNetBN built on the student's own BatchNorm, the
+# node-by-node backward of the computational graph, a Function that saves xhat and honours
+# ctx.needs_input_grad.
 ALTERNATIVES = {
     "batch_norm": '''
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=True, momentum=0.1, eps=1e-5):
@@ -131,6 +183,49 @@ def identity_affine(x, eps=1e-5):
     mean = flat.mean(1)
     return torch.sqrt(flat.var(1, correction=0) + eps), mean
 ''',
+    # the step-by-step graph version of section 2.5, not the compact formula
+    "batch_norm_backward": '''
+def batch_norm_backward(grad_out, x, weight, eps=1e-5):
+    n = x.shape[0]
+    mu = x.sum(0) / n
+    xc = x - mu
+    var = (xc * xc).sum(0) / n
+    std = (var + eps) ** 0.5
+    xhat = xc / std
+    grad_bias = grad_out.sum(0)
+    grad_weight = (grad_out * xhat).sum(0)
+    dxhat = grad_out * weight
+    dxc = dxhat / std                          # through xhat
+    dstd = -(dxhat * xc).sum(0) / std ** 2
+    dvar = dstd / (2 * std)
+    dxc = dxc + dvar * 2 * xc / n              # through var: xc feeds two nodes
+    dx = dxc.clone()
+    dmu = -dxc.sum(0)
+    dx = dx + dmu / n
+    return dx, grad_weight, grad_bias
+''',
+    "BatchNormFunction": '''
+class BatchNormFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        var, mean = torch.var_mean(x, dim=0, unbiased=False)
+        inv_std = torch.rsqrt(var + eps)
+        xhat = (x - mean) * inv_std
+        ctx.save_for_backward(xhat, inv_std, weight)
+        return torch.addcmul(bias, xhat, weight)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        xhat, inv_std, weight = ctx.saved_tensors
+        n = grad_out.shape[0]
+        dxhat = grad_out * weight
+        grad_x = inv_std / n * (n * dxhat - dxhat.sum(0) - xhat * (dxhat * xhat).sum(0))
+        grad_weight = (grad_out * xhat).sum(0) if ctx.needs_input_grad[1] else None
+        grad_bias = grad_out.sum(0) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_weight, grad_bias, None
+''',
+    "largest_lr_bn": "largest_lr_bn = bnx.largest_trained_lr(lr_sweep or bnx.lr_sweep(), 'BN') * 1.0",
+    "first_layer_moved": "first_layer_moved = 'bn' + str(1)",
     "LeNetBN": '''
 class LeNetBN(nn.Module):
     def __init__(self, classes):
@@ -154,7 +249,7 @@ def test_alternative_correct_answers_earn_full_marks():
     results = score_in_process(A, notebook_of(A), ALTERNATIVES)
     lost = {gid: r.message for gid, r in results.items() if r.score < r.max_score}
     assert not lost, lost
-    assert sum(r.max_score for r in results.values()) == 16
+    assert sum(r.max_score for r in results.values()) == 24
 
 
 def test_solution_earns_full_marks():
@@ -206,3 +301,48 @@ def test_lenet():
     assert isinstance(net.conv1, nn.Conv2d) and net.conv1.bias.abs().max() == 0
     with pytest.raises(ValueError):
         LeNet(0)
+
+
+def test_hidden_checks_are_decorated_and_apart():
+    import inspect
+
+    import grader.checks.batchnorm as visible
+    import grader.hidden.batchnorm as hidden
+
+    checks = {name for name, fn in inspect.getmembers(hidden, inspect.isfunction)
+              if name.startswith("check_") and fn.__module__ == hidden.__name__}
+    assert checks == {"check_batch_norm_edge_cases", "check_BatchNorm_options", "check_identity_affine_ranks",
+                      "check_LeNetBN_modes", "check_batch_norm_backward_inputs",
+                      "check_BatchNormFunction_gradcheck"}
+    assert all(getattr(getattr(hidden, name), "__grader_check__", False) for name in checks)
+    assert not checks & set(dir(visible)), "a hidden check is also visible"
+
+
+def test_lr_sweep_and_batch_dependence():
+    import math
+
+    import torch
+    from torch import nn
+
+    from regnorm import batchnorm as bnx
+
+    state = torch.random.get_rng_state()
+    sweep = bnx.lr_sweep(lrs=(0.1, 1e4), steps=20)
+    assert torch.equal(state, torch.random.get_rng_state())          # the global RNG is untouched
+    assert sweep["setups"] == list(bnx.SWEEP_SETUPS) and sweep["lrs"] == [0.1, 1e4]
+    assert len(sweep["final_loss"]) == 4 and all(len(row) == 2 for row in sweep["final_loss"])
+    assert sweep["threshold"] == math.log(4) / 2
+    assert repr(sweep) == repr(bnx.lr_sweep(lrs=(0.1, 1e4), steps=20))   # deterministic (nan too)
+    assert bnx.trained(sweep)["no BN"][1] is False                    # lr 1e4 cannot train
+    assert bnx.largest_trained_lr({**sweep, "threshold": -1.0}, "BN") is None
+
+    net = nn.Sequential()
+    net.add_module("lin", nn.Linear(3, 3))
+    net.add_module("bn", nn.BatchNorm1d(3))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    g = torch.Generator().manual_seed(0)
+    probe = bnx.batch_dependence(net, torch.randn(4, 3, generator=g), torch.randn(3, 3, generator=g))
+    assert probe["train"]["lin"] == 0 and probe["train"]["bn"] > 0
+    assert probe["eval"] == {"lin": 0.0, "bn": 0.0}
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())  # buffers restored
+    assert net.training

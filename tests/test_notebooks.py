@@ -19,7 +19,8 @@ CONTRACT = {
     "01-bias-variance": ("bias_variance", ["mse_cost", "objective", "sample_predictions", "bias_variance_decomposition"]),
     "02-weight-decay": ("weight_decay", ["l1_penalty", "l2_penalty", "sgd_step", "soft_threshold", "no_decay_param_groups"]),
     "03-dropout": ("dropout", ["dropout", "Dropout", "DropoutMLP"]),
-    "04-batchnorm": ("batchnorm", ["batch_norm", "BatchNorm", "identity_affine", "LeNetBN"]),
+    "04-batchnorm": ("batchnorm", ["batch_norm", "BatchNorm", "identity_affine", "LeNetBN",
+                                   "batch_norm_backward", "BatchNormFunction"]),
     "05-norm-layers": ("norm_layers", ["layer_norm", "instance_norm", "group_norm", "equivalent_norm"]),
 }
 

@@ -17,7 +17,8 @@ import warnings
 from typing import Any, Callable, Iterable, NoReturn
 
 import torch
-from torch.overrides import TorchFunctionMode
+
+from ..wire import spies
 
 from .. import feedback
 
@@ -113,6 +114,8 @@ def call(fn: Callable[..., Any], *args: Any, _what: str | None = None, **kwargs:
 def _short(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return f"<{str(value.dtype).replace('torch.', '')} tensor of shape {tuple(value.shape)}>"
+    if isinstance(value, torch.Generator):
+        return "<generator>"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -123,16 +126,9 @@ def _call_repr(fn: Callable[..., Any], args: tuple, kwargs: dict) -> str:
     return f"{name}({', '.join(parts)})"
 
 
-class _Recorder(TorchFunctionMode):
-    """Records the name of every torch function called with tensor arguments."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: list[str] = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        self.names.append(getattr(func, "__name__", str(func)))
-        return func(*args, **(kwargs or {}))
+# Records torch functions called by student code; while autograding the same spy runs in
+# the student's kernel and reports back through grader.wire (see forbid_builtins).
+_Recorder = spies.TorchFunctions
 
 
 @contextlib.contextmanager
@@ -141,10 +137,12 @@ def forbid_builtins(exercise: str, forbidden: Iterable[str], replacement: str):
 
     ``forbidden`` are torch function names (``"dropout"``, ``"batch_norm"`` ...), caught
     however they were reached: ``F.dropout``, ``torch.dropout``, ``nn.Dropout`` ...
+    In the lab the spy runs here; through the judge it runs in the student's kernel around
+    every call the block makes, and what it saw comes back into ``recorder.names``.
     """
     forbidden = set(forbidden)
     recorder = _Recorder()
-    with recorder:
+    with recorder, spies.watch("torch_functions", recorder.names.extend):
         yield recorder
     used = sorted(forbidden.intersection(recorder.names))
     if used:

@@ -1,9 +1,11 @@
-"""Checks for assignment 04-batchnorm: ``batch_norm``, ``BatchNorm``, ``identity_affine`` and
-``LeNetBN``.
+"""Visible checks for assignment 04-batchnorm: ``batch_norm``, ``BatchNorm``, ``identity_affine``,
+``LeNetBN``, ``batch_norm_backward``, ``BatchNormFunction`` and the two questions on the run
+(hidden checks: ``grader/hidden/batchnorm.py``).
 
-The references are PyTorch's own ``torch.nn.functional.batch_norm`` and ``nn.BatchNorm1d/2d/3d``,
-run in float64 on probe inputs with different means and scales per channel (one channel with a
-tiny variance, so that where ``eps`` sits matters). When an answer differs, the check computes
+The references are PyTorch's own ``torch.nn.functional.batch_norm`` and ``nn.BatchNorm1d/2d/3d``
+(and autograd through them for the backward pass), run in float64 on probe inputs with different
+means and scales per channel (one channel with a tiny variance, so that where ``eps`` sits
+matters). When an answer differs, the check computes
 the outputs of the typical mistakes on the same input and names the one that matches.
 """
 from __future__ import annotations
@@ -12,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import call, check, expect_raises, fail, forbid_builtins, generator
+from ._common import _StudentError, call, check, fail, forbid_builtins, generator
 
 _BUILTINS = (
     "batch_norm", "native_batch_norm", "_native_batch_norm_legit",
@@ -421,67 +423,12 @@ def check_batch_norm_eval(batch_norm) -> None:
             and torch.allclose(out.detach().double(), train_out.detach().double(), rtol=1e-6, atol=1e-7)):
         fail(
             f"{what} differs from the same call with training=True. Without running buffers "
-            "(what track_running_stats=False gives) batch norm normalises with the batch's "
-            "statistics in both modes.",
+            "batch norm normalises with the batch's statistics in both modes, as a layer with "
+            "track_running_stats=False does (F.batch_norm itself refuses None buffers in "
+            "evaluation; this exercise follows the layer, as its docstring says).",
             "use the batch's mean and biased variance whenever running_mean is None.",
         )
 
-
-@check
-def check_batch_norm_edge_cases(batch_norm) -> None:
-    """One value per channel and bad ranks raise; float64, gradients and single-sample eval work."""
-    # gradients flow through the statistics
-    x = _probe((6, 3, 2, 2), torch.float64, seed=93)
-    weight, bias = _affine(3, 94, torch.float64)
-    xs, ws, bs = (t.clone().requires_grad_(True) for t in (x, weight, bias))
-    xr, wr, br = (t.clone().requires_grad_(True) for t in (x, weight, bias))
-    with _no_builtin("batch_norm"):
-        out = call(batch_norm, xs, None, None, ws, bs, training=True,
-                   _what="batch_norm(x, None, None, weight, bias) with requires_grad")
-    if not isinstance(out, torch.Tensor) or not out.requires_grad:
-        fail("batch_norm's output does not track gradients: the network could not learn through it.",
-             "compute the output from x, weight and bias with differentiable operations "
-             "(no .detach(), no .data, no torch.no_grad() around the normalisation).")
-    upstream = torch.randn(x.shape, generator=generator(95), dtype=torch.float64)
-    reference = F.batch_norm(xr, None, None, wr, br, training=True)
-    (reference * upstream).sum().backward()
-    # a wrong output is test_batch_norm's business; compare gradients only for a right output
-    same_output = _close(out, reference.detach(), x)
-    if same_output:
-        (out * upstream).sum().backward()
-    for name, mine, ref in (("x", xs, xr), ("weight", ws, wr), ("bias", bs, br)):
-        if same_output and (mine.grad is None or not torch.allclose(mine.grad, ref.grad, rtol=1e-6, atol=1e-8)):
-            fail(
-                f"The gradient of batch_norm's output with respect to {name} differs from PyTorch's.",
-                "let autograd see the mean and variance too: compute them from x without "
-                ".detach() or torch.no_grad() (only the buffer update goes under no_grad).",
-            )
-    for shape in ((1, 4), (1, 3, 1, 1)):
-        x = _probe(shape, seed=90)
-        expect_raises(
-            batch_norm, x, torch.zeros(shape[1]), torch.ones(shape[1]), training=True,
-            mistake=f"batch_norm accepted a training batch of shape {shape}, one value per channel: "
-                    "its variance is 0 and the output carries no information.",
-            fix="in training, raise ValueError when x.numel() // C < 2, saying what shape was given.",
-        )
-    for shape in ((5,), (2, 2, 2, 2, 2, 2)):
-        x = torch.randn(shape, generator=generator(91))
-        expect_raises(
-            batch_norm, x, None, None, training=True,
-            mistake=f"batch_norm accepted an input of shape {shape}: only 2- to 5-dimensional "
-                    "inputs (N, C, ...) are batch-normalised.",
-            fix="raise ValueError unless 2 <= x.dim() <= 5.",
-        )
-    # a single sample in evaluation is fine: that is how a trained model is used
-    x = _probe((1, 3, 4, 4), seed=92)
-    rm, rv = torch.tensor([0.5, -1.0, 0.0]), torch.tensor([2.0, 0.5, 1.5])
-    what = "batch_norm(one sample, running_mean, running_var, training=False)"
-    out = _call_bn(batch_norm, x, rm.clone(), rv.clone(), what, training=False)
-    if not _close(out, F.batch_norm(x.double(), rm.double(), rv.double(), training=False), x):
-        fail(f"{what} differs from torch.nn.functional.batch_norm(training=False): in evaluation "
-             "a batch of one sample is normalised with the running estimates like any other.",
-             "raise the one-value error only in training; in evaluation use (x - running_mean) / "
-             "sqrt(running_var + eps).")
 
 
 # ---------------------------------------------------------------------------- BatchNorm
@@ -704,75 +651,6 @@ def check_BatchNorm_state_dict(BatchNorm) -> None:
              "the running buffers must follow PyTorch's update rule (see the batch_norm tests).")
 
 
-@check
-def check_BatchNorm_options(BatchNorm) -> None:
-    """momentum=None, affine=False, track_running_stats=False, a wrong channel count."""
-    _is_module_class(BatchNorm)
-    # momentum=None: cumulative moving average
-    ours, ref = _pair(BatchNorm, nn.BatchNorm1d, 3, 170, momentum=None)
-    xs = [_probe((6, 3), torch.float64, seed=171 + s) for s in range(4)]
-    ours.train()
-    ref.train()
-    for s, x in enumerate(xs):
-        _run(ours, x, f"BatchNorm(3, momentum=None) in train mode (step {s + 1})")
-        ref(x)
-    if not (torch.allclose(ours.running_mean.double(), ref.running_mean, rtol=1e-6, atol=1e-9)
-            and torch.allclose(ours.running_var.double(), ref.running_var, rtol=1e-6, atol=1e-9)):
-        as_default = _simulate_buffers(xs, 0.1, "correct")
-        if torch.allclose(ours.running_mean.double(), as_default[0], rtol=1e-6, atol=1e-9):
-            fail(
-                "BatchNorm(3, momentum=None) updated its buffers as with momentum=0.1: "
-                "momentum=None is ignored. It means a cumulative average: after t batches the "
-                "running mean is the plain average of the t batch means.",
-                "when self.momentum is None use the factor 1 / num_batches_tracked (after "
-                "incrementing it).",
-            )
-        fail("BatchNorm(3, momentum=None): after 4 steps the running estimates differ from "
-             "nn.BatchNorm1d(3, momentum=None) (a cumulative average of the batch statistics).\n  "
-             + _CASCADE_BN,
-             "when self.momentum is None use the factor 1 / num_batches_tracked.")
-    # affine=False
-    layer = _make(BatchNorm, 4, affine=False)
-    if list(layer.parameters()):
-        fail("BatchNorm(4, affine=False) has trainable parameters.",
-             "register weight and bias as None when affine is False.")
-    if getattr(layer, "weight", "missing") is not None or getattr(layer, "bias", "missing") is not None:
-        fail("BatchNorm(4, affine=False).weight / .bias should be None (as in PyTorch).",
-             "self.register_parameter(\"weight\", None) and the same for bias.")
-    ours, ref = _pair(BatchNorm, nn.BatchNorm2d, 4, 180, affine=False)
-    _compare_layers(ours, ref, [_probe((3, 4, 3, 3), torch.float64, seed=181 + s) for s in range(2)],
-                    "BatchNorm(4, affine=False)")
-    # track_running_stats=False: no buffers, batch statistics in both modes
-    layer = _make(BatchNorm, 4, track_running_stats=False)
-    if getattr(layer, "running_mean", "missing") is not None or getattr(layer, "running_var", "missing") is not None:
-        fail("BatchNorm(4, track_running_stats=False).running_mean / running_var should be None: "
-             "without running statistics there is nothing to keep.",
-             "self.register_buffer(\"running_mean\", None) (and running_var, num_batches_tracked).")
-    if set(layer.state_dict()) != {"weight", "bias"}:
-        fail(f"BatchNorm(4, track_running_stats=False).state_dict() has {sorted(layer.state_dict())}; "
-             "nn.BatchNorm2d has only weight and bias.", "register the three buffers as None.")
-    ours, ref = _pair(BatchNorm, nn.BatchNorm2d, 4, 190, track_running_stats=False)
-    for mode in ("train", "eval"):
-        ours.train(mode == "train")
-        ref.train(mode == "train")
-        x = _probe((4, 4, 3, 3), torch.float64, seed=191)
-        out = _run(ours, x, f"BatchNorm(4, track_running_stats=False) in {mode} mode")
-        if not _close(out, ref(x).detach(), x):
-            fail(f"BatchNorm(4, track_running_stats=False) in {mode} mode differs from PyTorch's: "
-                 "without running statistics the batch's statistics are used in both modes.",
-                 "call batch_norm with training=self.training or not self.track_running_stats.")
-    # wrong number of channels
-    layer = _make(BatchNorm, 4)
-    expect_raises(layer, torch.randn(5, 3, generator=generator(195)),
-                  mistake="BatchNorm(4) accepted an input with 3 channels.",
-                  fix="raise ValueError when x.shape[1] != num_features, giving both numbers.")
-    # eval does not count batches
-    layer = _make(BatchNorm, 2).eval()
-    _run(layer, _probe((4, 2), seed=196), "BatchNorm(2) in eval mode")
-    if int(layer.num_batches_tracked) != 0:
-        fail("BatchNorm(2) counted a batch in eval mode.",
-             "increment num_batches_tracked only when self.training.")
-
 
 # ---------------------------------------------------------------------------- identity_affine
 
@@ -830,13 +708,6 @@ def check_identity_affine(identity_affine) -> None:
     """Training-mode batch norm with the returned (weight, bias) gives back a 2-d batch."""
     _check_identity(identity_affine, _probe((16, 5), seed=200), None, "identity_affine(x of shape (16, 5))")
 
-
-@check
-def check_identity_affine_ranks(identity_affine) -> None:
-    """The same for 3-, 4- and 5-d inputs, in float64, with another eps."""
-    for k, shape in enumerate(((6, 3, 4), (4, 3, 3, 3), (3, 2, 2, 3, 2))):
-        x = _probe(shape, torch.float64, seed=210 + k)
-        _check_identity(identity_affine, x, 1e-3, f"identity_affine(x of shape {shape}, eps=1e-3)")
 
 
 # ---------------------------------------------------------------------------- LeNetBN
@@ -949,34 +820,412 @@ def check_LeNetBN(LeNetBN) -> None:
              "cross_entropy takes logits).")
 
 
+
+# ---------------------------------------------------------------------------- batch_norm_backward
+
+# Autograd is the tool the exercise replaces: these names are recorded when student code calls
+# torch.autograd.grad, Tensor.backward or Tensor.requires_grad_.
+_AUTOGRAD = ("grad", "backward", "requires_grad_")
+_HOW_BACKWARD = ("no autograd (requires_grad_, .backward(), torch.autograd.grad) and no built-in "
+                 "normalisation: the formulas of section 2.5, from x.mean(0), the biased "
+                 "variance and sums over dimension 0")
+_RTOL_BW, _ATOL_BW = 1e-8, 1e-10    # float64 answers against autograd through F.batch_norm
+_GRAD_NAMES = ("grad_x", "grad_weight", "grad_bias")
+
+
+def _bn_variant(x, weight, bias, eps, variant):
+    """Training-mode batch norm of a 2-d x (float64), correct or with one typical mistake
+    built into the forward pass, so that autograd gives that mistake's gradients."""
+    if variant == "correct":     # the reference: autograd through PyTorch's own batch norm
+        return F.batch_norm(x, None, None, weight, bias, training=True, eps=eps), None
+    dim = 1 if variant == "wrong_axis" else 0
+    mean = x.mean(dim=dim, keepdim=True)
+    var = x.var(dim=dim, unbiased=(variant == "unbiased"), keepdim=True)
+    if variant in ("mean_only", "constants"):
+        var = var.detach()
+    if variant == "constants":
+        mean = mean.detach()
+    if variant == "eps_outside":
+        xhat = (x - mean) / (torch.sqrt(var) + eps)
+    else:
+        xhat = (x - mean) / torch.sqrt(var + eps)
+    if variant == "no_weight_in_grad_x":
+        # weight scales the output, but its factor is missing from the gradient wrt x:
+        # grad_x is that of weight = 1; grad_weight and grad_bias are right
+        return xhat * weight + bias, xhat
+    return xhat * weight + bias, None
+
+
+def _backward_candidates(grad_out, x, weight, eps) -> dict:
+    """float64 (grad_x, grad_weight, grad_bias) of the correct backward and of each mistake."""
+    out = {}
+    g = grad_out.detach().to(torch.float64)
+    for variant in ("correct", "mean_only", "constants", "eps_outside", "unbiased", "wrong_axis",
+                    "no_weight_in_grad_x"):
+        xs = x.detach().to(torch.float64).clone().requires_grad_(True)
+        ws = weight.detach().to(torch.float64).clone().requires_grad_(True)
+        bs = torch.zeros_like(ws, requires_grad=True)
+        y, y_no_weight = _bn_variant(xs, ws, bs, eps, variant)
+        gw, gb = torch.autograd.grad(y, (ws, bs), g, retain_graph=True)
+        (gx,) = torch.autograd.grad(y if y_no_weight is None else y_no_weight, (xs,), g)
+        out[variant] = (gx, gw, gb)
+    gx, gw, gb = out["correct"]
+    n = x.shape[0]
+    out["averaged"] = (gx, gw / n, gb / n)
+    return out
+
+
+_BACKWARD_MISTAKES = {
+    "mean_only": (
+        "grad_x is the gradient of batch norm with the variance treated as a constant: only the "
+        "mean's path is back-propagated, grad_x = (dxhat - mean(dxhat)) / sqrt(var + eps). But "
+        "var depends on every x_i too.",
+        "add the variance's path: dvar = sum(dxhat * (x - mean)) * -0.5 * (var + eps)**-1.5 and "
+        "grad_x gets dvar * 2 * (x - mean) / N; compactly, grad_x = (dxhat - mean(dxhat) - "
+        "xhat * mean(dxhat * xhat)) / sqrt(var + eps), means over dimension 0.",
+    ),
+    "constants": (
+        "grad_x is the gradient of batch norm with the mean and the variance both treated as "
+        "constants, grad_x = weight * grad_out / sqrt(var + eps): that is the gradient in eval() "
+        "mode, with running statistics. In training mode both statistics are computed from x, "
+        "so x reaches the output through them too.",
+        "back-propagate through the mean and the variance as well (section 2.5's graph): "
+        "grad_x = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sqrt(var + eps).",
+    ),
+    "averaged": (
+        "grad_weight and grad_bias are averaged over the batch (divided by N): every sample's "
+        "output uses the same weight and bias, so their gradients are the SUM of the "
+        "contributions of the N samples.",
+        "grad_weight = (grad_out * xhat).sum(dim=0), grad_bias = grad_out.sum(dim=0).",
+    ),
+    "no_weight_in_grad_x": (
+        "grad_x leaves out weight (gamma): y = weight * xhat + bias, so the gradient reaching "
+        "xhat is dxhat = weight * grad_out, not grad_out.",
+        "start from dxhat = grad_out * weight (weight broadcast over the batch).",
+    ),
+    "eps_outside": (
+        "The gradients are those of (x - mean) / (sqrt(var) + eps): eps is outside the square "
+        "root (it shows on the probe's channel whose variance is below eps).",
+        "use 1 / torch.sqrt(var + eps) everywhere: eps goes inside the square root.",
+    ),
+    "unbiased": (
+        "The gradients are those of batch norm with the unbiased variance (dividing by N - 1): "
+        "batch norm normalises with the biased variance (dividing by N).",
+        "var = ((x - mean) ** 2).mean(dim=0), and N (not N - 1) in the formula.",
+    ),
+    "wrong_axis": (
+        "The statistics are computed over the features of each sample (dimension 1): that is "
+        "the gradient of layer normalisation. Batch norm computes one mean and variance per "
+        "feature over the batch (dimension 0).",
+        "reduce over dimension 0: mean = x.mean(dim=0), sums over dim=0.",
+    ),
+}
+
+
+def _backward_probe(n, c, seed, dtype=torch.float64):
+    x = _probe((n, c), dtype, seed=seed)
+    g = generator(seed + 1)
+    weight = (0.5 + 1.5 * torch.rand(c, generator=g, dtype=torch.float64)).to(dtype)
+    grad_out = torch.randn(n, c, generator=g, dtype=torch.float64).to(dtype)
+    return grad_out, x, weight
+
+
+def _grad_close(a, b, rtol=_RTOL_BW, atol=_ATOL_BW):
+    return bool(torch.allclose(a.detach().to(torch.float64), b, rtol=rtol, atol=atol))
+
+
+def _loose(a, b):
+    return bool(torch.allclose(a.detach().to(torch.float64), b, rtol=1e-5, atol=1e-7))
+
+
+def _diagnose_backward(result, grad_out, x, weight, eps, what, rtol=_RTOL_BW, atol=_ATOL_BW):
+    """Fail naming the mistake unless ``result`` is (grad_x, grad_weight, grad_bias)."""
+    n, c = x.shape
+    if not (isinstance(result, (tuple, list)) and len(result) == 3):
+        fail(f"{what} returned {type(result).__name__}"
+             f"{' of length ' + str(len(result)) if isinstance(result, (tuple, list)) else ''}; "
+             "expected a tuple (grad_x, grad_weight, grad_bias).",
+             "return grad_x, grad_weight, grad_bias.")
+    shapes = ((n, c), (c,), (c,))
+    for name, t, shape in zip(_GRAD_NAMES, result, shapes):
+        if not isinstance(t, torch.Tensor):
+            fail(f"{what}: {name} is {type(t).__name__}, not a tensor.", f"return {name} as a tensor.")
+        if tuple(t.shape) != shape:
+            hint = ("sum over dimension 0 (the batch): one value per feature"
+                    if name != "grad_x" else "grad_x has the shape of x")
+            fail(f"{what}: {name} has shape {tuple(t.shape)}; expected {shape}.", hint + ".")
+        if t.dtype != x.dtype:
+            fail(f"{what}: {name} is {t.dtype} for a {x.dtype} input.", "keep the input's dtype.")
+    cands = _backward_candidates(grad_out, x, weight, eps)
+    right = [_grad_close(t, e, rtol, atol) for t, e in zip(result, cands["correct"])]
+    if all(right):
+        return
+    for name, (mistake, fix) in _BACKWARD_MISTAKES.items():
+        cand = cands[name]
+        differs = [not _loose(cand[i], cands["correct"][i]) for i in range(3)]
+        if not any(differs):
+            continue
+        # the candidate must explain every wrong output it changes, and leave nothing unexplained
+        if all(_loose(result[i], cand[i]) for i in range(3) if differs[i] or not right[i]):
+            fail(f"{what}: {mistake}", fix)
+    wrong = [name for name, ok in zip(_GRAD_NAMES, right) if not ok]
+    gaps = ", ".join(f"{name} by {(t.detach().double() - e).abs().max().item():.3g}"
+                     for name, t, e, ok in zip(_GRAD_NAMES, result, cands["correct"], right) if not ok)
+    fail(f"{what}: {' and '.join(wrong)} differ{'s' if len(wrong) == 1 else ''} from autograd "
+         "through torch.nn.functional.batch_norm (training mode).",
+         "follow section 2.5: dxhat = grad_out * weight; grad_x = (dxhat - mean(dxhat) - xhat * "
+         "mean(dxhat * xhat)) / sqrt(var + eps); grad_weight = sum(grad_out * xhat); grad_bias = "
+         "sum(grad_out), means and sums over dimension 0.",
+         detail=f"(largest differences: {gaps})")
+
+
+def _call_backward(batch_norm_backward, grad_out, x, weight, what, **kwargs):
+    saved = [t.clone() for t in (grad_out, x, weight)]
+    given = [t.clone() for t in (grad_out, x, weight)]
+    with forbid_builtins("batch_norm_backward", _BUILTINS, _HOW_BACKWARD), forbid_builtins(
+            "batch_norm_backward uses autograd, the tool this exercise replaces: it", _AUTOGRAD,
+            _HOW_BACKWARD):
+        result = call(batch_norm_backward, *given, _what=what, **kwargs)
+    for name, before, after in zip(("grad_out", "x", "weight"), saved, given):
+        if not torch.equal(before, after):
+            fail(f"{what} modified {name} in place. The caller (autograd, or the layer below) "
+                 f"still needs {name}: a backward pass reads its inputs and builds new tensors.",
+                 f"never write into {name} (no {name} *= ..., {name}.mul_(...), "
+                 f"{name}[...] = ...): compute new tensors, e.g. dxhat = grad_out * weight.")
+    return result
+
+
 @check
-def check_LeNetBN_modes(LeNetBN) -> None:
-    """Output shape, running statistics updated in train(), samples independent in eval()."""
-    torch.manual_seed(1)
-    net = call(LeNetBN, 5, _what="LeNetBN(5)")
-    x = torch.randn(6, 3, 32, 32, generator=generator(310))
-    before = {n: getattr(net, n).running_mean.clone() for n in _BNS
-              if isinstance(getattr(getattr(net, n), "running_mean", None), torch.Tensor)}
-    net.train()
-    out = call(net, x, _what="LeNetBN(5)(x) in train mode")
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (6, 5):
-        fail(f"LeNetBN(5) returned {tuple(getattr(out, 'shape', ()))} for 6 images; expected (6, 5).",
-             "fc3 has `classes` outputs.")
-    for n, value in before.items():
-        if torch.equal(getattr(net, n).running_mean, value):
-            fail(f"LeNetBN.{n}.running_mean did not change after a training step.",
-                 f"make sure {n} is used in forward() and tracks running statistics.")
-    net.eval()
-    with torch.no_grad():
-        batch = net(x)
-        alone = torch.cat([net(x[i:i + 1]) for i in range(len(x))])
-    if not torch.allclose(batch, alone, atol=1e-5):
-        fail("In eval mode LeNetBN's output for an image depends on the other images in the batch.",
-             "the batch-norm layers must use their running statistics in eval mode.")
-    net.train()
-    with torch.no_grad():
-        batch = net(x)
-        other = net(torch.cat([x[:3], torch.randn(3, 3, 32, 32, generator=generator(311))]))
-    if torch.allclose(batch[:3], other[:3]):
-        fail("In train mode LeNetBN's output for an image does not depend on the batch: batch "
-             "norm is not active.", "put the batch-norm layers in forward().")
+def check_batch_norm_backward(batch_norm_backward) -> None:
+    """(grad_x, grad_weight, grad_bias) against autograd through F.batch_norm, float64, 1e-8."""
+    for k, (n, c, eps) in enumerate(((8, 4, 1e-5), (5, 3, 1e-5), (16, 6, 0.1))):
+        grad_out, x, weight = _backward_probe(n, c, seed=400 + 3 * k)
+        kwargs = {} if eps == 1e-5 else {"eps": eps}
+        what = f"batch_norm_backward(grad_out, x of shape {(n, c)}, weight{', eps=0.1' if kwargs else ''})"
+        result = _call_backward(batch_norm_backward, grad_out, x, weight, what, **kwargs)
+        _diagnose_backward(result, grad_out, x, weight, eps, what)
+
+
+# ---------------------------------------------------------------------------- BatchNormFunction
+
+_INPUT_NAMES = ("x", "weight", "bias", "eps")
+_CASCADE_FN = ("(A backward that calls your batch_norm_backward inherits its mistakes: if the "
+               "batch_norm_backward tests fail too, fix it first.)")
+
+
+def _is_function_class(BatchNormFunction) -> None:
+    if not (isinstance(BatchNormFunction, type) and issubclass(BatchNormFunction, torch.autograd.Function)):
+        fail("BatchNormFunction is not a subclass of torch.autograd.Function.",
+             "write `class BatchNormFunction(torch.autograd.Function):` with two @staticmethods, "
+             "forward(ctx, x, weight, bias, eps) and backward(ctx, grad_out).")
+
+
+def _backward_named(out, grad_out):
+    """out.backward(grad_out), with autograd's complaint about the number of gradients in words."""
+    import re
+
+    try:
+        out.backward(grad_out)
+    except RuntimeError as exc:
+        m = re.search(r"incorrect number of gradients \(expected (\d+), got (\d+)\)", str(exc))
+        if not m:
+            raise
+        raise _StudentError(
+            f"BatchNormFunction.backward returned {m.group(2)} gradients; forward takes "
+            f"{m.group(1)} inputs (x, weight, bias, eps), and backward must return one value per "
+            "input, in the same order.\n"
+            "  How to fix: return grad_x, grad_weight, grad_bias, None (None for eps).") from None
+
+
+def _function_grads(BatchNormFunction, x, weight, bias, eps, grad_out, what, needs=(True, True, True)):
+    """Run apply and backward (through autograd, as a network would) and return the output and
+    the gradients of x, weight and bias (None where not requested or not returned)."""
+    xs, ws, bs = (t.clone().requires_grad_(r) for t, r in zip((x, weight, bias), needs))
+    with _no_builtin("BatchNormFunction"):
+        out = call(BatchNormFunction.apply, xs, ws, bs, eps, _what=what)
+        if not isinstance(out, torch.Tensor):
+            fail(f"{what} returned {type(out).__name__}, not a tensor.", "return the output tensor from forward.")
+        if not out.requires_grad:
+            fail(f"{what} returned an output that does not require grad although x, weight and "
+                 "bias do: autograd cannot reach your backward.",
+                 "return a tensor computed in forward (do not .detach() it); autograd connects it "
+                 "to backward by itself.")
+        call(_backward_named, out, grad_out.clone(), _what=f"{what}.backward(grad_out)")
+    return out, (xs.grad, ws.grad, bs.grad)
+
+
+def _gradcheck_failure(BatchNormFunction, x, weight, bias, eps, what):
+    """Run torch.autograd.gradcheck; on failure return which input's gradient is wrong, in words."""
+    import re
+
+    inputs = tuple(t.detach().clone().requires_grad_(True) for t in (x, weight, bias))
+    try:
+        with _no_builtin("BatchNormFunction"):
+            ok = torch.autograd.gradcheck(lambda a, b, c: BatchNormFunction.apply(a, b, c, eps),
+                                          inputs, eps=1e-6, atol=1e-7, rtol=1e-5, raise_exception=True)
+    except Exception as exc:  # noqa: BLE001 - gradcheck's message is translated, never shown
+        text = str(exc)
+        m = re.search(r"with respect to input (\d+)", text) or re.search(r"at index (\d+)", text)
+        if m and int(m.group(1)) < 3:
+            name = _INPUT_NAMES[int(m.group(1))]
+            if "numerical" in text or "Jacobian mismatch" in text:
+                return (f"torch.autograd.gradcheck: the gradient your backward returns for {name} "
+                        f"differs from the numerical gradient of your forward (finite differences "
+                        f"of {what} with respect to {name}).")
+            return (f"torch.autograd.gradcheck: your backward's gradient for {name} is not a "
+                    f"tensor of {name}'s shape and dtype.")
+        if "incorrect number of gradients" in text:
+            return ("torch.autograd.gradcheck: backward returns another number of gradients than "
+                    "forward has inputs (x, weight, bias, eps): one value per input, in order.")
+        if "not reentrant" in text:
+            return ("torch.autograd.gradcheck: backward gives different results on two runs with "
+                    "the same input (does it depend on state kept between calls?).")
+        return f"torch.autograd.gradcheck failed ({type(exc).__name__}) on {what}."
+    return None if ok else f"torch.autograd.gradcheck failed on {what}."
+
+
+@check
+def check_BatchNormFunction(BatchNormFunction) -> None:
+    """forward is training-mode batch norm; backward's gradients match autograd's; gradcheck passes."""
+    _is_function_class(BatchNormFunction)
+    n, c, eps = 6, 4, 1e-5
+    x = _probe((n, c), torch.float64, seed=500)
+    weight, bias = _affine(c, 501, torch.float64)
+    grad_out = torch.randn(n, c, generator=generator(502), dtype=torch.float64)
+    what = "BatchNormFunction.apply(x of shape (6, 4), weight, bias, 1e-5)"
+    out, grads = _function_grads(BatchNormFunction, x, weight, bias, eps, grad_out, what)
+    _diagnose_train_output(out, x, weight, bias, eps, f"{what} (forward)")
+    for name, grad in zip(("x", "weight", "bias"), grads):
+        if grad is None:
+            fail(f"{what}: after backward, {name}.grad is None although {name} requires grad: "
+                 f"backward returned None for {name}. None means \"no gradient\", which is only "
+                 "right for an input that does not need one (like eps).",
+                 "return a gradient for every tensor input that needs one: "
+                 "return grad_x, grad_weight, grad_bias, None (None only for eps); "
+                 "ctx.needs_input_grad[i] says which are needed.")
+    correct = _backward_candidates(grad_out, x, weight, eps)["correct"]
+    if (not _loose(grads[1], correct[1]) and grads[1].shape == correct[2].shape
+            and _loose(grads[1], correct[2]) and _loose(grads[2], correct[1])):
+        fail(f"{what}: weight.grad holds the gradient of bias and bias.grad that of weight: "
+             "backward returns its gradients in another order than forward takes its inputs.",
+             "return grad_x, grad_weight, grad_bias, None: the order of forward(ctx, x, weight, "
+             "bias, eps).")
+    try:
+        _diagnose_backward(grads, grad_out, x, weight, eps, f"{what}, its backward")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n  {_CASCADE_FN}") from None
+    problem = _gradcheck_failure(BatchNormFunction, _probe((5, 3), torch.float64, seed=503),
+                                 *_affine(3, 504, torch.float64), eps, "BatchNormFunction.apply")
+    if problem:
+        fail(problem + "\n  " + _CASCADE_FN,
+             "compare your backward with batch_norm_backward above, input by input; "
+             "backward must return one gradient per input of forward, in the same order.")
+
+
+# ---------------------------------------------------------------------------- questions on the run
+
+def _number(value, name):
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        fail(f"{name} is {value!r}, not a learning rate.", f"assign a number, e.g. {name} = 0.5.")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        fail(f"{name} is {value!r}, not a number.", f"assign a number from the table, e.g. {name} = 0.5.")
+
+
+def _largest(sweep, setup):
+    ok = [isinstance(v, (int, float)) and v == v and abs(v) != float("inf") and v < sweep["threshold"]
+          for v in sweep["final_loss"][sweep["setups"].index(setup)]]
+    good = [lr for lr, t in zip(sweep["lrs"], ok) if t]
+    return max(good) if good else None
+
+
+@check
+def check_largest_lr_bn(largest_lr_bn, lr_sweep) -> None:
+    """The largest learning rate at which the BN network trained, recomputed from the sweep run."""
+    if lr_sweep is None:          # the sweep cell was not run (e.g. scoring without experiments)
+        from regnorm.batchnorm import lr_sweep as run_sweep
+        lr_sweep = run_sweep()
+    value = _number(largest_lr_bn, "largest_lr_bn")
+    expected = _largest(lr_sweep, "BN")
+    if expected is None:
+        if value is None:
+            return
+        fail(f"In your sweep the BN network never got below the threshold, so no learning rate "
+             f"trained it; largest_lr_bn is {value:g}.", "assign None.")
+    if value is not None and abs(value - expected) <= 1e-9 * expected:
+        return
+    got = "None" if value is None else f"{value:g}"
+    others = {name: _largest(lr_sweep, name) for name in lr_sweep["setups"] if name != "BN"}
+    for name, lr in others.items():
+        if value is not None and lr is not None and abs(value - lr) <= 1e-9 * lr:
+            fail(f"largest_lr_bn = {got} is the largest learning rate that trained the network "
+                 f"\"{name}\", not \"BN\" (PyTorch's initial weights with batch norm).",
+                 "read the row \"BN\" of the table.")
+    row = lr_sweep["final_loss"][lr_sweep["setups"].index("BN")]
+    finite = [(v, lr) for v, lr in zip(row, lr_sweep["lrs"]) if v == v and abs(v) != float("inf")]
+    if finite and value is not None and abs(value - min(finite)[1]) <= 1e-9 * value:
+        fail(f"largest_lr_bn = {got} is the learning rate with the lowest final loss; the question "
+             "asks for the largest learning rate that still trained (final loss below the "
+             "threshold).", "take the largest learning rate of the row \"BN\" marked as trained.")
+    above = [lr for lr in lr_sweep["lrs"] if lr > expected]
+    if above and value is not None and abs(value - above[0]) <= 1e-9 * value:
+        fail(f"largest_lr_bn = {got} is the first learning rate at which the BN network did NOT "
+             "train (its final loss is above the threshold).",
+             "take the learning rate just below it.")
+    fail(f"largest_lr_bn = {got} is not the largest learning rate at which the BN network trained "
+         "in your sweep.", "read the row \"BN\" of the table printed by the sweep cell "
+         "(the largest learning rate marked as trained).")
+
+
+def _reference_probe():
+    """batch_dependence of a LeNet with batch norm, for scoring without the experiment cell."""
+    from regnorm.batchnorm import batch_dependence
+    from regnorm.images import two_class_images
+
+    class _LeNetBN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.bn1 = nn.Conv2d(3, 6, 5), nn.BatchNorm2d(6)
+            self.conv2, self.bn2 = nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16)
+            self.fc1, self.bn3 = nn.Linear(400, 120), nn.BatchNorm1d(120)
+            self.fc2, self.fc3 = nn.Linear(120, 84), nn.Linear(84, 2)
+
+        def forward(self, x):
+            out = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+            out = F.max_pool2d(F.relu(self.bn2(self.conv2(out))), 2).flatten(1)
+            return self.fc3(F.relu(self.fc2(F.relu(self.bn3(self.fc1(out))))))
+
+    torch.manual_seed(0)  # restored by @check
+    x, _ = two_class_images(16, generator=generator(12))
+    return batch_dependence(_LeNetBN(), x[:8], x[8:])
+
+
+def _first_moved(probe, mode="train", tol=1e-6):
+    return next((name for name, change in probe[mode].items() if change > tol), None)
+
+
+@check
+def check_first_layer_moved(first_layer_moved, batch_probe) -> None:
+    """The first layer whose output for image 0 changed with the rest of the batch, from the run."""
+    if batch_probe is None:       # the experiment cell was not run (e.g. scoring without experiments)
+        batch_probe = _reference_probe()
+    layers = list(batch_probe["train"])
+    if not isinstance(first_layer_moved, str) or first_layer_moved not in layers:
+        fail(f"first_layer_moved is {first_layer_moved!r}; expected one of the layer names "
+             f"{layers} (a string).", "assign the attribute name, e.g. first_layer_moved = \"fc2\".")
+    expected = _first_moved(batch_probe)
+    if first_layer_moved == expected:
+        return
+    change = batch_probe["train"][first_layer_moved]
+    if change <= 1e-6:
+        fail(f"In your run the output of {first_layer_moved} for image 0 did not change (largest "
+             f"difference {change:.2g}) when the other images were replaced.",
+             f"{first_layer_moved} computes each image on its own; look for the first layer whose "
+             "difference is not 0 in train mode.")
+    fail(f"The output of {first_layer_moved} changed, but it is not the first: "
+         f"{layers[:layers.index(first_layer_moved)]} run before it, and one of them already "
+         "changed, and every later layer inherits the change.",
+         "find the earliest layer in train mode whose difference is not 0.")

@@ -16,6 +16,7 @@ import math
 import torch
 from torch import nn
 
+from ..wire import spies
 from ._common import as_number, call, check, fail, forbid_builtins, generator, one_of
 
 # ----------------------------------------------------------------------------- penalties
@@ -156,41 +157,13 @@ def check_l2_penalty(l2_penalty) -> None:
 # ----------------------------------------------------------------------------- sgd_step
 
 
-class _OptimUse(Exception):
-    pass
-
-
 @contextlib.contextmanager
 def _no_torch_optim():
-    """Fail if student code builds any torch.optim optimizer or calls the functional SGD.
-
-    Patched during the call only: ``Optimizer.__init__`` (every optimizer class calls it)
-    and the three implementations behind ``torch.optim.sgd.sgd`` / ``_functional.sgd``,
-    which that function looks up as module globals (so an alias imported earlier is
-    caught too)."""
-    import torch.optim.sgd as sgd_module
-
+    """Fail if student code builds any torch.optim optimizer or calls the functional SGD
+    (``spies.optimizers``: here in the lab, in the student's kernel through the judge)."""
     used: list[str] = []
-    originals = {}
-
-    def spy(name, original):
-        def wrapper(*args, **kwargs):
-            used.append(name)
-            return original(*args, **kwargs)
-        return wrapper
-
-    originals[(torch.optim.Optimizer, "__init__")] = torch.optim.Optimizer.__init__
-    for fname in ("_single_tensor_sgd", "_multi_tensor_sgd", "_fused_sgd"):
-        if hasattr(sgd_module, fname):
-            originals[(sgd_module, fname)] = getattr(sgd_module, fname)
-    try:
-        for (owner, attr), original in originals.items():
-            label = "torch.optim optimizer" if attr == "__init__" else "torch.optim's functional sgd"
-            setattr(owner, attr, spy(label, original))
+    with spies.optimizers(used), spies.watch("torch_optim", used.extend):
         yield
-    finally:
-        for (owner, attr), original in originals.items():
-            setattr(owner, attr, original)
     if used:
         fail(
             f"sgd_step uses PyTorch's own optimizer ({', '.join(sorted(set(used)))}): the exercise "

@@ -106,6 +106,49 @@ class LeNetBN(nn.Module):
 {body}
 '''
 
+# A correct batch_norm_backward with holes; each mistake fills one hole wrongly.
+_BW = """
+def batch_norm_backward(grad_out, x, weight, eps=1e-5):
+    n = x.shape[0]
+    mean = x.mean(dim={axis}, keepdim=True)
+    var = ((x - mean) ** 2).sum(dim={axis}, keepdim=True) / {count}
+    inv_std = {inv_std}
+    xhat = (x - mean) * inv_std
+    grad_bias = grad_out.{reduce}(dim=0)
+    grad_weight = (grad_out * xhat).{reduce}(dim=0)
+{dxhat}
+    grad_x = {grad_x}
+    return grad_x, grad_weight, grad_bias
+"""
+_BW_DEFAULTS = dict(
+    axis="0", count="n", inv_std="1.0 / torch.sqrt(var + eps)", reduce="sum",
+    dxhat="    dxhat = grad_out * weight",
+    grad_x="inv_std * (dxhat - dxhat.mean(dim=0) - xhat * (dxhat * xhat).mean(dim=0))",
+)
+
+
+def _bw(**changes) -> str:
+    return _BW.format(**{**_BW_DEFAULTS, **changes})
+
+
+_FN = """
+class BatchNormFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps=1e-5):
+        mean = x.mean(dim=0)
+        var = x.var(dim=0, unbiased=False)
+        ctx.save_for_backward(x, weight)
+        ctx.eps = eps
+        return (x - mean) / torch.sqrt(var + eps) * weight + bias
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        grad_x, grad_weight, grad_bias = batch_norm_backward(grad_out, x, weight, ctx.eps)
+{ret}
+"""
+
+
 MISTAKES = {
     # ------------------------------------------------------------------ batch_norm
     "unbiased_normalisation": Mistake("batch_norm", _bn(norm_unbiased="True", update_block='''            with torch.no_grad():
@@ -166,6 +209,80 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
     "accepts_single_value": Mistake("batch_norm", _bn().replace(
         "        if training and count < 2:\n            raise ValueError(", "        if False:\n            raise ValueError("),
         "one value per channel accepted in training"),
+    # ------------------------------------------------------------------ batch_norm_backward
+    "backward_variance_constant": Mistake("batch_norm_backward", _bw(
+        grad_x="inv_std * (dxhat - dxhat.mean(dim=0))"),
+        "the variance treated as a constant: only the mean's path back-propagated"),
+    "backward_statistics_constant": Mistake("batch_norm_backward", _bw(grad_x="inv_std * dxhat"),
+        "mean and variance both treated as constants: the eval-mode gradient"),
+    "backward_params_averaged": Mistake("batch_norm_backward", _bw(reduce="mean"),
+        "grad_weight and grad_bias averaged over the batch instead of summed"),
+    "backward_weight_left_out": Mistake("batch_norm_backward", _bw(dxhat="    dxhat = grad_out"),
+        "weight (gamma) left out of grad_x"),
+    "backward_eps_outside": Mistake("batch_norm_backward", _bw(
+        inv_std="1.0 / (torch.sqrt(var) + eps)",
+        grad_x="""inv_std * (dxhat - dxhat.mean(dim=0)) - (x - mean) * inv_std ** 2 / (2 * torch.sqrt(var)) * (2 / n) * (dxhat * (x - mean)).sum(dim=0, keepdim=True)"""),
+        "eps added outside the square root (forward and backward)"),
+    "backward_unbiased_variance": Mistake("batch_norm_backward", _bw(
+        count="(n - 1)",
+        grad_x="inv_std * (dxhat - dxhat.mean(dim=0) - xhat * (dxhat * xhat).sum(dim=0) / (n - 1))"),
+        "the unbiased variance (dividing by N - 1)"),
+    "backward_wrong_axis": Mistake("batch_norm_backward", """
+def batch_norm_backward(grad_out, x, weight, eps=1e-5):
+    d = x.shape[1]
+    mean = x.mean(dim=1, keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=1, keepdim=True)
+    inv_std = 1.0 / torch.sqrt(var + eps)
+    xhat = (x - mean) * inv_std
+    grad_bias = grad_out.sum(dim=0)
+    grad_weight = (grad_out * xhat).sum(dim=0)
+    dxhat = grad_out * weight
+    grad_x = inv_std * (dxhat - dxhat.mean(dim=1, keepdim=True) - xhat * (dxhat * xhat).mean(dim=1, keepdim=True))
+    return grad_x, grad_weight, grad_bias
+""", "statistics over the features of each sample (layer norm's axis)"),
+    "backward_modifies_grad_out": Mistake("batch_norm_backward", _bw(dxhat="""    grad_bias = grad_bias.clone()
+    grad_out *= weight
+    dxhat = grad_out""").replace("grad_weight = (grad_out * xhat)", "grad_weight = (grad_out.clone() * xhat)"),
+        "grad_out multiplied by weight in place"),
+    "backward_uses_autograd": Mistake("batch_norm_backward", """
+def batch_norm_backward(grad_out, x, weight, eps=1e-5):
+    x = x.detach().clone().requires_grad_(True)
+    weight = weight.detach().clone().requires_grad_(True)
+    bias = torch.zeros_like(weight, requires_grad=True)
+    with torch.enable_grad():
+        mean = x.mean(dim=0)
+        var = x.var(dim=0, unbiased=False)
+        y = (x - mean) / torch.sqrt(var + eps) * weight + bias
+        return torch.autograd.grad(y, (x, weight, bias), grad_out)
+""", "autograd computes the gradients"),
+    # ------------------------------------------------------------------ BatchNormFunction
+    "function_none_for_weight": Mistake("BatchNormFunction", _FN.format(
+        ret="        return grad_x, None, grad_bias, None"),
+        "backward returns None for weight, which needs a gradient"),
+    "function_grads_swapped": Mistake("BatchNormFunction", _FN.format(
+        ret="        return grad_x, grad_bias, grad_weight, None"),
+        "backward returns the weight and bias gradients in the wrong order"),
+    "function_eps_ignored": Mistake("BatchNormFunction", _FN.format(
+        ret="        return grad_x, grad_weight, grad_bias, None").replace(
+        "batch_norm_backward(grad_out, x, weight, ctx.eps)", "batch_norm_backward(grad_out, x, weight)"),
+        "backward ignores eps (uses the default 1e-5)"),
+    "function_three_gradients": Mistake("BatchNormFunction", _FN.format(
+        ret="        return grad_x, grad_weight, grad_bias"),
+        "backward returns 3 gradients for 4 inputs (nothing for eps)"),
+    # ------------------------------------------------------------------ questions
+    "lr_answer_without_bn": Mistake("largest_lr_bn", """
+largest_lr_bn = bnx.largest_trained_lr(lr_sweep or bnx.lr_sweep(), "no BN")
+""", "the largest learning rate of the network without BN"),
+    "lr_answer_first_failure": Mistake("largest_lr_bn", """
+_s = lr_sweep or bnx.lr_sweep()
+largest_lr_bn = min(lr for lr in _s["lrs"] if lr > bnx.largest_trained_lr(_s, "BN"))
+""", "the first learning rate at which BN did not train"),
+    "layer_answer_conv1": Mistake("first_layer_moved", """
+first_layer_moved = "conv1"
+""", "conv1, which computes each image on its own"),
+    "layer_answer_later": Mistake("first_layer_moved", """
+first_layer_moved = "bn3"
+""", "a later layer (bn3), which inherits the change"),
     # ------------------------------------------------------------------ BatchNorm
     "plain_attribute_buffers": Mistake("BatchNorm", _module(buffers='''            self.running_mean = torch.zeros(num_features)
             self.running_var = torch.ones(num_features)
@@ -260,4 +377,4 @@ def identity_affine(x, eps=1e-5):
 }
 
 # The demo class's "typical mistakes" student submits these (make demo).
-DEMO = ("running_var_biased", "plain_attribute_buffers", "lenet_bn_after_relu")
+DEMO = ("running_var_biased", "plain_attribute_buffers", "lenet_bn_after_relu", "backward_variance_constant")

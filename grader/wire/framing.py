@@ -15,15 +15,16 @@ MAX_BUFFERS = 1024 * 2**20
 MAX_BUFFER_COUNT = 100_000
 
 
-class WireError(Exception):
-    """The other side sent something this side refuses (too large, malformed)."""
+class WireError(BaseException):
+    """The other side sent something this side refuses (too large, malformed). Not an
+    Exception: a check's ``except Exception`` must not mistake it for the student's error."""
 
 
-class PeerGone(Exception):
+class PeerGone(BaseException):
     """The other side closed the connection (its process died or hung up)."""
 
 
-class Deadline(Exception):
+class Deadline(BaseException):
     """No message arrived before the deadline."""
 
 

@@ -31,6 +31,7 @@ import itertools
 import re
 import socket
 import time
+import sys
 import types
 from typing import Any, Callable
 
@@ -70,18 +71,32 @@ class Interrupted(BaseException):
     """The kernel was interrupted (the judge's time limit) while running student code."""
 
 
+_remote_exceptions: dict = {}
+
+
 def _exception(info: dict) -> BaseException:
-    name = str(info.get("t", "Exception"))[:80]
+    """The other side's exception as one of this side: a built-in type by its name, else a
+    class of the same name derived from the nearest built-in base (so ``except
+    RuntimeError`` catches torch's errors as it would in one process)."""
+    name = _NAME.sub("_", str(info.get("t", "Exception")))[:80] or "Exception"
     message = str(info.get("m", ""))[:2000]
     if info.get("interrupt"):
         return Interrupted(message)
     cls = _EXCEPTIONS.get(name)
-    if cls is not None:
-        try:
-            return cls(message)
-        except Exception:
-            pass
-    return RemoteError(f"{name}: {message}" if message else name)
+    if cls is None:
+        bases = [str(b) for b in (info.get("b") or [])[:32] if isinstance(b, str)]
+        base = next((_EXCEPTIONS[b] for b in bases if b in _EXCEPTIONS), Exception)
+        key = (name, base)
+        cls = _remote_exceptions.get(key)
+        if cls is None:
+            try:
+                cls = _remote_exceptions[key] = type(name, (base,), {"__module__": "student"})
+            except TypeError:
+                cls = RemoteError
+    try:
+        return cls(message)
+    except Exception:
+        return RemoteError(f"{name}: {message}")
 
 
 def _describe_exception(exc: BaseException) -> dict:
@@ -90,6 +105,7 @@ def _describe_exception(exc: BaseException) -> dict:
     except Exception:
         message = "<unprintable>"
     return {"t": type(exc).__name__, "m": message[:2000],
+            "b": [c.__name__ for c in type(exc).__mro__[1:]][:32],
             "interrupt": isinstance(exc, KeyboardInterrupt)}
 
 
@@ -321,7 +337,10 @@ class Peer:
         self.exported: dict[str, Any] = {}
         self.export_ids: dict[int, str] = {}
         self.proxies: dict[str, Any] = {}
+        # Twins the judge no longer references are sent once more if changed, then
+        # forgotten on both sides (``forget``), so each message scans only live twins.
         self.tensors: dict[str, torch.Tensor] = {}
+        self.forgotten: list[str] = []
         self.tensor_ids: dict[int, str] = {}
         self.synced: dict[str, tuple] = {}
         self.snapshots: dict[str, torch.Tensor] = {}
@@ -329,6 +348,34 @@ class Peer:
         self.generator_ids: dict[int, str] = {}
         self.generator_synced: dict[str, bytes] = {}
         self.calls: dict[str, tuple[list, list]] = {}
+
+    def register(self, tid: str, t: torch.Tensor) -> None:
+        self.tensors[tid] = t
+        self.tensor_ids[id(t)] = tid
+
+    def register_generator(self, gid: str, g: torch.Generator) -> None:
+        self.generators[gid] = g
+        self.generator_ids[id(g)] = gid
+
+    def _unreferenced(self) -> list[str]:
+        """The judge's twins nothing but this peer refers to any more."""
+        if not self.restricted:
+            return []
+        # 2 = the table's reference and getrefcount's argument
+        return ([tid for tid in list(self.tensors) if sys.getrefcount(self.tensors[tid]) <= 2]
+                + [gid for gid in list(self.generators) if sys.getrefcount(self.generators[gid]) <= 2])
+
+    def _forget(self, tids) -> None:
+        for tid in (tids or [])[:MAX_LIST]:
+            g = self.generators.pop(tid, None) if isinstance(tid, str) else None
+            if g is not None:
+                self.generator_synced.pop(tid, None)
+                self.generator_ids.pop(id(g), None)
+            t = self.tensors.pop(tid, None) if isinstance(tid, str) else None
+            self.synced.pop(tid, None)
+            self.snapshots.pop(tid, None)
+            if t is not None and self.tensor_ids.get(id(t)) == tid:
+                del self.tensor_ids[id(t)]
 
     def mark_synced(self, tid: str, t: torch.Tensor) -> None:
         self.synced[tid] = _tensor_state(t)
@@ -350,12 +397,18 @@ class Peer:
         body = {k: (enc.value(v) if k in ("a", "k", "v", "g", "ok") else v) for k, v in message.items()}
         enc.collect = False
         body["sync"] = enc.dirty_twins()
+        dropped = self._unreferenced()
+        if dropped:
+            self._forget(dropped)
+            self.forgotten.extend(dropped)
         rng = bytes(torch.random.get_rng_state().numpy())
         if rng != self._rng_last:
             body["rng"] = enc.buffer(rng)
             self._rng_last = rng
         body["grad"] = torch.is_grad_enabled()
         body["gin"] = enc.grad_inputs
+        if self.forgotten:
+            body["forget"], self.forgotten = self.forgotten, []
         framing.send(self.sock, body, enc.buffers)
         return enc.grad_inputs
 
@@ -371,6 +424,8 @@ class Peer:
         dec = _Decoder(self, buffers)
         for update in message.get("sync") or []:
             dec.value(update)
+        if isinstance(message.get("forget"), list):
+            self._forget(message["forget"])
         if isinstance(message.get("rng"), int):
             state = dec.buffer(message["rng"])
             if len(state) == _RNG_BYTES:
@@ -412,8 +467,7 @@ class Peer:
         for old, new in zip(outs, linked):
             tid = self.tensor_ids.pop(id(old), None)
             if tid is not None:
-                self.tensors[tid] = new
-                self.tensor_ids[id(new)] = tid
+                self.register(tid, new)
                 self.mark_synced(tid, new)
             mapping[id(old)] = new
         return _replace(value, mapping)
@@ -505,9 +559,7 @@ class Peer:
             return None
         for t in outs:  # give the outputs their ids now: the reply names them
             if self.tensors.get(self.tensor_ids.get(id(t), "")) is not t:
-                tid = self._new_id()
-                self.tensors[tid] = t
-                self.tensor_ids[id(t)] = tid
+                self.register(self._new_id(), t)
         cid = self._new_id()
         self.calls[cid] = (outs, inputs)
         return cid
@@ -631,8 +683,7 @@ class _Encoder:
         known = tid is not None
         if not known:
             tid = peer._new_id()
-            peer.tensors[tid] = t
-            peer.tensor_ids[id(t)] = tid
+            peer.register(tid, t)
         if self.collect and t.requires_grad and tid not in self.grad_inputs:
             self.grad_inputs.append(tid)
         if known and not force and not peer.dirty(tid, t):
@@ -657,8 +708,7 @@ class _Encoder:
         gid = peer.generator_ids.get(id(g))
         if gid is None or peer.generators.get(gid) is not g:
             gid = peer._new_id()
-            peer.generators[gid] = g
-            peer.generator_ids[id(g)] = gid
+            peer.register_generator(gid, g)
         state = bytes(g.get_state().numpy())
         if peer.generator_synced.get(gid) == state:
             return {"G": gid}
@@ -870,10 +920,14 @@ class _Decoder:
         if grad is not None and not isinstance(grad, torch.Tensor):
             raise framing.WireError("malformed gradient")
         wants_grad = bool(body.get("rg")) and (dtype.is_floating_point or dtype.is_complex)
-        if existing is None:
+        # The kernel takes a changed judge tensor as a new object: the old one may be saved
+        # in an autograd graph (gradcheck perturbs its inputs in place between calls).
+        renew = existing is not None and not peer.restricted and not tid.startswith(peer.side)
+        if existing is None or renew:
             t = torch.nn.Parameter(data, requires_grad=wants_grad) if body.get("p") else data.requires_grad_(wants_grad)
-            peer.tensors[tid] = t
-            peer.tensor_ids[id(t)] = tid
+            if renew:
+                peer.tensor_ids.pop(id(existing), None)
+            peer.register(tid, t)
         else:
             t = existing
             with torch.no_grad():
@@ -899,8 +953,7 @@ class _Decoder:
         g = peer.generators.get(gid)
         if g is None:
             g = torch.Generator()
-            peer.generators[gid] = g
-            peer.generator_ids[id(g)] = gid
+            peer.register_generator(gid, g)
         if v.get("s") is not None:
             state = self.buffer(v["s"])
             if len(state) != _RNG_BYTES:

@@ -1,0 +1,156 @@
+"""A hostile class graded by the real pipeline (collection, nbgrader, sandbox, judge) in
+one run: every submission earns at most what its honest answers deserve, no correct
+exercise of any student loses a point, every other submission is graded, refused entries
+are reported, and nothing outside the submissions' scratch folders changes."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+import hostile
+from grader import notebooks
+from grader.paths import ROOT
+from grader.score import score_in_process
+
+pytestmark = pytest.mark.slow
+
+WATCHED = ["grader", "solutions", "course", "regnorm", "nbgrader_config.py"]
+
+
+def _tree_hash(paths) -> str:
+    digest = hashlib.sha256()
+    for top in paths:
+        top = Path(top)
+        files = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file()
+                                                   and "__pycache__" not in p.parts)
+        for f in files:
+            digest.update(str(f).encode())
+            digest.update(f.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    from grader.autograde import autograde
+
+    base = tmp_path_factory.mktemp("hostile")
+    subs, work = base / "submissions", base / "work"
+    marker = Path("/tmp") / f"grader-pwned-{uuid.uuid4().hex}"
+    roster = hostile.build_class(subs, work, marker)
+    # a notebook left in submitted/ by an earlier run must not be graded again
+    ghost = work / "submitted" / "ghost" / hostile.ASSIGNMENT
+    ghost.mkdir(parents=True)
+    (ghost / f"{hostile.NOTEBOOK}.ipynb").write_text((subs / "alice" / hostile.ASSIGNMENT / f"{hostile.NOTEBOOK}.ipynb").read_text())
+    before = _tree_hash([ROOT / p for p in WATCHED])
+    subs_before = _tree_hash([subs / "alice", subs / "bob"])
+    env = {"GRADER_CELL_TIMEOUT": "10", "GRADER_NOTEBOOK_TIMEOUT": "240"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        log: list[str] = []
+        results = autograde(subs, work, feedback=False, log=log.append)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return {
+        "roster": roster, "work": work, "subs": subs, "marker": marker, "log": log,
+        "results": {r.student: r for r in results},
+        "repo_unchanged": before == _tree_hash([ROOT / p for p in WATCHED]),
+        "subs_unchanged": subs_before == _tree_hash([subs / "alice", subs / "bob"]),
+    }
+
+
+def _deserved(student) -> dict:
+    return {gid: r.score for gid, r in score_in_process(
+        hostile.ASSIGNMENT, hostile.NOTEBOOK, hostile.answer_sources(student)).items()}
+
+
+def test_every_submission_is_graded_and_only_those(graded):
+    results = graded["results"]
+    expected = {s.name for s in graded["roster"]} | set(hostile.HONEST)
+    assert set(results) == expected
+    for r in results.values():
+        assert not r.error, (r.student, r.error)
+        assert r.max_score == 12
+
+
+def test_refused_entries_are_reported_not_followed(graded):
+    problems = (graded["work"] / "problems.txt").read_text()
+    for name in hostile.REFUSED:
+        assert repr(name)[1:-1].replace("*", "") in problems or name in problems, (name, problems)
+    assert "not followed" in problems and "not a readable notebook" in problems
+    assert "refused (names may use letters" in problems
+    assert "ghost" not in graded["results"]
+
+
+@pytest.mark.parametrize("name", [s.name for s in hostile.students()])
+def test_no_submission_earns_more_than_it_deserves(graded, name):
+    student = next(s for s in graded["roster"] if s.name == name)
+    got = {c.grade_id: c.score for c in graded["results"][name].cells}
+    deserved = _deserved(student)
+    full = {c.grade_id: c.max_score for c in graded["results"][name].cells}
+    for gid, score in got.items():
+        assert score <= deserved[gid], (name, gid, score, deserved[gid], graded["results"][name].exercises())
+        if not student.sabotage and deserved[gid] == full[gid]:
+            assert score == full[gid], (name, gid, graded["results"][name].exercises())
+
+
+def test_honest_students_keep_full_marks(graded):
+    for name in hostile.HONEST:
+        assert graded["results"][name].score == 12, graded["results"][name].exercises()
+
+
+def test_nothing_outside_the_scratch_folders_changed(graded):
+    assert graded["repo_unchanged"], "the checks, solutions, course or helpers changed on disk"
+    assert graded["subs_unchanged"], "a classmate's submission changed"
+    assert not graded["marker"].exists()
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{graded['work'] / 'gradebook.db'}") as gb:
+        assert gb.find_submission("03-dropout", "alice").score == 12
+
+
+def _outputs(work, student) -> str:
+    nb = notebooks.load(work / "autograded" / student / hostile.ASSIGNMENT / f"{hostile.NOTEBOOK}.ipynb")
+    return "\n".join(str(o) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def test_a_submission_sees_nothing_of_the_course_or_its_classmates(graded):
+    seen = _outputs(graded["work"], "h-reads")
+    assert "my notes" not in seen and hostile.SECRET not in seen
+    assert "BEGIN SOLUTION" not in seen and "def check_" not in seen
+    writes = _outputs(graded["work"], "h-writes")
+    assert f"{ROOT}/grader/checks/dropout.py': 'OSError" in writes or "Error" in writes
+    # paths under /tmp were written inside the sandbox's private /tmp, never on the host:
+    # the host's files are compared in test_nothing_outside_the_scratch_folders_changed
+    assert f"'{ROOT}/grader/checks/dropout.py': 'WROTE'" not in writes
+
+
+def test_limits_and_deaths_cost_only_the_offending_cell(graded):
+    memory = _outputs(graded["work"], "h-memory")
+    assert "refused" in memory and "allocated" not in memory
+    size = _outputs(graded["work"], "h-file-size")
+    assert "refused: 27" in size  # EFBIG
+    if os.geteuid() == 0:  # the process limit is per uid: enforced when grading as root
+        assert "refused after" in _outputs(graded["work"], "h-processes")
+    for name in ("h-os-exit", "h-exit", "h-ignores-sigint"):
+        assert "KernelDied" in _outputs(graded["work"], name) or "CellTimeoutError" in _outputs(graded["work"], name)
+
+
+def test_cells_csv_is_safe_for_spreadsheets_and_terminals(graded):
+    raw = (graded["work"] / "cells.csv").read_text()
+    assert "\x1b" not in raw and "\x07" not in raw
+    rows = list(csv.DictReader(open(graded["work"] / "cells.csv")))
+    for row in rows:
+        for value in row.values():
+            assert not value[:1] in ("=", "+", "-", "@"), value
+    evil = [r["message"] for r in rows if r["student"] == "h-control-chars" and r["test"] == "test_dropout"]
+    assert evil and "HYPERLINK" in evil[0]
