@@ -66,16 +66,17 @@ def mistake_tests(assignment: str, expected: dict, runs: dict | None = None):
     return test_every_mistake_has_an_expectation, test_mistake_is_caught_and_named
 
 
-def with_runs(assignment: str, answers: dict[str, str]) -> dict[str, str]:
-    """``answers`` with the experiment cells that question tests read put before the first
-    answer that needs them: a test cell that passes a name other than its exercise's
-    (``check_best_p(best_p, sweep)``) needs the locked cell that assigns that name."""
+def question_runs(assignment: str) -> dict[str, list[str]]:
+    """{exercise: the experiment cells its tests read}: a test cell that passes a name other
+    than its exercise's (``check_best_p(best_p, sweep)``) needs the locked cell that assigns
+    that name. Names the setup cell assigns are left out: their checks run the experiment
+    themselves when the notebook's run did not happen (04-batchnorm's ``lr_sweep = None``)."""
     import ast
 
     nb = notebooks.load(source_notebooks(assignment)[0])
     names = notebooks.exercises(nb)
     assigned: dict[str, str] = {}  # name -> grade_id of the first locked cell assigning it
-    needs: dict[str, list[str]] = {}  # exercise -> the run cells its tests read, in order
+    needs: dict[str, list[str]] = {}
     for cell in nb.cells:
         gid = notebooks.grade_id(cell)
         if cell.cell_type != "code":
@@ -86,17 +87,24 @@ def with_runs(assignment: str, answers: dict[str, str]) -> dict[str, str]:
             for node in ast.walk(tree):
                 if isinstance(node, ast.Call):
                     for arg in node.args:
-                        if isinstance(arg, ast.Name) and arg.id != exercise and arg.id in assigned:
+                        if (isinstance(arg, ast.Name) and arg.id != exercise
+                                and assigned.get(arg.id, "setup") != "setup"):
                             run = assigned[arg.id]
                             if run not in needs.setdefault(exercise, []):
                                 needs[exercise].append(run)
-        elif gid != "setup" and not notebooks.is_solution(cell):
+        elif not notebooks.is_solution(cell):
             for node in ast.walk(tree):
                 if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                     assigned.setdefault(node.id, gid)
+    return {exercise: needs[exercise] for exercise in names if exercise in needs}
+
+
+def with_runs(assignment: str, answers: dict[str, str]) -> dict[str, str]:
+    """``answers`` with the experiment cells that question tests read (:func:`question_runs`)
+    put before the first answer that needs them."""
     out, done = dict(answers), set()
-    for exercise in names:
-        runs = [gid for gid in needs.get(exercise, []) if gid not in done]
+    for exercise, needed in question_runs(assignment).items():
+        runs = [gid for gid in needed if gid not in done]
         if runs and exercise in out:
             out[exercise] = run_cells(assignment, runs) + out[exercise]
             done.update(runs)
