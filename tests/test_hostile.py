@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import hostile
+from helpers import with_runs
 from grader import notebooks
 from grader.paths import ROOT
 from grader.score import score_in_process
@@ -69,8 +70,8 @@ def graded(tmp_path_factory):
 
 
 def _deserved(student) -> dict:
-    return {gid: r.score for gid, r in score_in_process(
-        hostile.ASSIGNMENT, hostile.NOTEBOOK, hostile.answer_sources(student)).items()}
+    answers = with_runs(hostile.ASSIGNMENT, hostile.answer_sources(student))  # the questions read the run
+    return {gid: r.score for gid, r in score_in_process(hostile.ASSIGNMENT, hostile.NOTEBOOK, answers).items()}
 
 
 def test_every_submission_is_graded_and_only_those(graded):
@@ -79,7 +80,7 @@ def test_every_submission_is_graded_and_only_those(graded):
     assert set(results) == expected
     for r in results.values():
         assert not r.error, (r.student, r.error)
-        assert r.max_score == 12
+        assert r.max_score == 17
 
 
 def test_refused_entries_are_reported_not_followed(graded):
@@ -105,7 +106,7 @@ def test_no_submission_earns_more_than_it_deserves(graded, name):
 
 def test_honest_students_keep_full_marks(graded):
     for name in hostile.HONEST:
-        assert graded["results"][name].score == 12, graded["results"][name].exercises()
+        assert graded["results"][name].score == 17, graded["results"][name].exercises()
 
 
 def test_nothing_outside_the_scratch_folders_changed(graded):
@@ -115,7 +116,7 @@ def test_nothing_outside_the_scratch_folders_changed(graded):
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{graded['work'] / 'gradebook.db'}") as gb:
-        assert gb.find_submission("03-dropout", "alice").score == 12
+        assert gb.find_submission("03-dropout", "alice").score == 17
 
 
 def _outputs(work, student) -> str:
