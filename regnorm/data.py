@@ -25,3 +25,16 @@ def seed_regression(num_data: int = 10, x_range=(-1.0, 1.0), train_noise: float 
 def dense_grid(x_range=(-1.0, 1.0), num: int = 401) -> torch.Tensor:
     """Evenly spaced inputs of shape ``(num, 1)`` to draw a fitted curve."""
     return torch.linspace(*x_range, num).unsqueeze(1)
+
+
+def fresh_points(draws: int, num: int, noise: float = 0.5, x_range=(-1.0, 1.0),
+                 generator: torch.Generator | None = None):
+    """Held-out data for ``draws`` independent data sets: ``num`` inputs drawn uniformly
+    over the whole input range (not the training inputs), ``y = 1.5 x + noise``. Returns
+    ``x, y`` of shape ``(draws, num, 1)``; validation and test sets are made this way."""
+    if draws < 1 or num < 1:
+        raise ValueError(f"draws and num must be positive, got {draws} and {num}")
+    lo, hi = x_range
+    x = lo + (hi - lo) * torch.rand(draws, num, 1, generator=generator)
+    y = TRUE_SLOPE * x + noise * torch.randn(x.shape, generator=generator)
+    return x, y

@@ -65,3 +65,37 @@ def plot_paired(a, b, labels, ax=None, ylabel="", title=""):
     ax.set_xlim(-0.3, 1.3)
     ax.set(ylabel=ylabel, title=title)
     return ax
+
+
+def plot_sweep(sweep: dict, ax=None, label="weight decay λ", log=True):
+    """Mean training and validation MSE over the draws of a :func:`regnorm.training.regularisation_sweep`
+    against the swept value (one point per value; nothing of the test set is shown)."""
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    values = sweep["values"]
+    pos = torch.arange(len(values))
+    ax.plot(pos, sweep["train_loss"].mean(dim=1), "-o", color="tab:gray", label="training MSE")
+    ax.plot(pos, sweep["val_loss"].mean(dim=1), "-o", color="tab:green", label="validation MSE")
+    ax.set_xticks(pos.tolist(), [f"{v:g}" for v in values.tolist()])
+    if log:
+        ax.set_yscale("log")
+    ax.set(xlabel=label, ylabel=f"MSE (mean of {sweep['val_loss'].shape[1]} draws)",
+           title="Training and validation error of the sweep")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_learning_curves(sweep: dict, values, ax=None, name="λ", log=True):
+    """Mean training (solid) and validation (dashed) MSE against iterations, one colour per
+    swept value in ``values``, from the histories of a regularisation sweep."""
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    steps = sweep["steps"]
+    for k, value in enumerate(values):
+        i = int(torch.argmin((sweep["values"] - value).abs()))
+        color = f"C{k}"
+        ax.plot(steps, sweep["train_history"][i].mean(dim=0), color=color, label=f"{name} = {value:g}: training")
+        ax.plot(steps, sweep["val_history"][i].mean(dim=0), color=color, ls="--", label=f"{name} = {value:g}: validation")
+    if log:
+        ax.set_yscale("log")
+    ax.set(xlabel="iteration", ylabel="MSE (mean over draws, eval mode)", title="Learning curves")
+    ax.legend(fontsize=8)
+    return ax

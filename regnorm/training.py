@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import TRUE_SLOPE, dense_grid
+from .data import TRUE_SLOPE, dense_grid, fresh_points
 
 
 def progress(iterable, enabled: bool = True, **kwargs):
@@ -134,50 +134,92 @@ def batched_forward(layers, inp, hidden=None):
     return h
 
 
-def dropout_seed_study(p_values=(0.0, 0.5), seeds: int = 8, n_hidden: int = 100, iters: int = 1000,
-                       lr: float = 0.01, momentum: float = 0.9, seed: int = 0,
-                       show_progress: bool = False) -> dict:
-    """A paired study of the seed's dropout MLP: for each of ``seeds`` draws of the seed's
-    data and of the initial weights, one copy per dropout probability in ``p_values``
-    (same data, same initial weights), all trained at once with batched matrix products
-    and PyTorch's own ``F.dropout``. Returns ``{p: results}``, each holding per-draw
-    tensors: ``test_loss`` and ``train_loss`` (eval mode), ``curves`` on the dense grid,
-    and the ``total_variation``, ``wiggle`` and ``slope`` of :func:`curve_shape`."""
-    p_values = tuple(float(p) for p in p_values)
-    if not p_values or not all(0 <= p < 1 for p in p_values):
-        raise ValueError(f"every p must be in [0, 1), got {p_values}")
-    if seeds < 1 or iters < 1:
-        raise ValueError(f"seeds and iters must be positive, got {seeds} and {iters}")
-    k = len(p_values)
-    x, y, test_y, layers = paired_seed_mlps(seeds, k, n_hidden, seed)
-    opt = torch.optim.SGD([t for layer in layers for t in layer], lr=lr, momentum=momentum)
+def regularisation_sweep(kind: str, values, seeds: int = 8, n_hidden: int = 100, iters: int = 1000,
+                         lr: float = 0.01, momentum: float = 0.9, seed: int = 0, every: int = 10,
+                         n_val: int = 20, n_test: int = 1000, show_progress: bool = False) -> dict:
+    """Choose a regulariser's strength as a practitioner does, on many networks at once.
+
+    ``kind`` is ``"weight_decay"`` (``values`` are λ: coupled decay on every parameter,
+    added as ``(λ/2)·Σw²`` to each copy's loss, the same SGD update as ``weight_decay=λ``)
+    or ``"dropout"`` (``values`` are p: PyTorch's ``F.dropout`` on the hidden units, as in
+    the seed's network). For each of ``seeds`` draws of the seed's data (10 training
+    points) and of the initial weights, one copy of the seed's MLP per value, trained
+    together with batched matrix products (the comparison across values is paired).
+
+    Every draw also gets a **validation** set of ``n_val`` and a **test** set of ``n_test``
+    fresh points, inputs uniform over [-1, 1] and the training noise (std 0.5): error over
+    the whole input range, not at the training inputs. Returns tensors indexed
+    ``[value, draw, ...]``: ``values``; ``steps`` (iterations at which the histories were
+    recorded); ``train_history`` and ``val_history`` (eval-mode MSE, shape
+    ``(k, seeds, len(steps))``); ``train_loss``, ``val_loss`` and ``test_loss`` after
+    training; ``curves`` on the dense grid; and the ``total_variation``, ``wiggle`` and
+    ``slope`` of :func:`curve_shape`. The global random state is left as it was."""
+    if kind not in ("weight_decay", "dropout"):
+        raise ValueError(f"kind must be 'weight_decay' or 'dropout', got {kind!r}")
+    values = torch.tensor([float(v) for v in values], dtype=torch.float64)  # exact as given
+    if values.ndim != 1 or len(values) == 0:
+        raise ValueError(f"values must be a non-empty list of numbers, got {values}")
+    if kind == "dropout" and not ((values >= 0) & (values < 1)).all():
+        raise ValueError(f"every dropout p must be in [0, 1), got {values.tolist()}")
+    if kind == "weight_decay" and (values < 0).any():
+        raise ValueError(f"every weight decay must be >= 0, got {values.tolist()}")
+    if seeds < 1 or iters < 1 or every < 1:
+        raise ValueError(f"seeds, iters and every must be positive, got {seeds}, {iters}, {every}")
+    k = len(values)
+    x, y, _, layers = paired_seed_mlps(seeds, k, n_hidden, seed)
+    g = torch.Generator().manual_seed(seed + 10_000)  # held-out points: their own stream
+    val_x, val_y = fresh_points(seeds, n_val, generator=g)
+    test_x, test_y = fresh_points(seeds, n_test, generator=g)
+    params = [t for layer in layers for t in layer]
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
+    lam = values.float().repeat_interleave(seeds) if kind == "weight_decay" else None
 
     def drop(h):  # PyTorch's own dropout on the hidden units, per block of copies
-        return torch.cat([F.dropout(part, p) if p > 0 else part for part, p in zip(h.split(seeds), p_values)])
+        return torch.cat([F.dropout(part, p) if p > 0 else part
+                          for part, p in zip(h.split(seeds), values.tolist())])
 
-    def forward(inp, training):
-        return batched_forward(layers, inp.repeat(k, 1, 1), drop if training else None)
+    def forward(inp, training=False):
+        return batched_forward(layers, inp.repeat(k, 1, 1),
+                               drop if training and kind == "dropout" else None)
 
-    targets = y.repeat(k, 1, 1)
-    # F.dropout draws from the global generator: fork it so that the study is repeatable
-    # and leaves the caller's random state as it found it.
+    def mse(inp, target):
+        return ((forward(inp) - target.repeat(k, 1, 1)) ** 2).mean(dim=(1, 2)).view(k, seeds)
+
+    steps, train_hist, val_hist = [], [], []
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed + 1)
-        for _ in progress(range(iters), show_progress, desc=f"{k * seeds} networks", leave=False):
-            loss = ((forward(x, True) - targets) ** 2).mean(dim=(1, 2))
+        torch.manual_seed(seed + 1)  # F.dropout draws from the global generator
+        for i in progress(range(iters + 1), show_progress, desc=f"{k * seeds} networks", leave=False):
+            if i % every == 0 or i == iters:
+                with torch.no_grad():
+                    steps.append(i)
+                    train_hist.append(mse(x, y))
+                    val_hist.append(mse(val_x, val_y))
+            if i == iters:
+                break
+            loss = ((forward(x, True) - y.repeat(k, 1, 1)) ** 2).mean(dim=(1, 2))
+            if lam is not None:
+                loss = loss + lam / 2 * sum((p ** 2).sum(dim=(1, 2)) for p in params)
             opt.zero_grad()
             loss.sum().backward()
             opt.step()
     with torch.no_grad():
-        curves = forward(dense_grid().view(1, -1, 1).expand(seeds, -1, 1), False).squeeze(-1)
-        fitted = forward(x, False)
-        out = {}
-        for i, p in enumerate(p_values):
-            block = slice(i * seeds, (i + 1) * seeds)
-            out[p] = {
-                **curve_shape(curves[block]),
-                "test_loss": ((fitted[block] - test_y) ** 2).mean(dim=(1, 2)),
-                "train_loss": ((fitted[block] - y) ** 2).mean(dim=(1, 2)),
-                "curves": curves[block],
-            }
-        return out
+        curves = forward(dense_grid().view(1, -1, 1).expand(seeds, -1, 1)).squeeze(-1).view(k, seeds, -1)
+        shape = {name: v.view(k, seeds) for name, v in curve_shape(curves.flatten(0, 1)).items()}
+        return {
+            "kind": kind,
+            "values": values,
+            "steps": torch.tensor(steps),
+            "train_history": torch.stack(train_hist, dim=-1),
+            "val_history": torch.stack(val_hist, dim=-1),
+            "train_loss": train_hist[-1],
+            "val_loss": val_hist[-1],
+            "test_loss": mse(test_x, test_y),
+            "curves": curves,
+            **shape,
+        }
+
+
+def dropout_sweep(p_values, **kwargs) -> dict:
+    """:func:`regularisation_sweep` of the dropout probability (PyTorch's own ``F.dropout``,
+    so that it runs before the exercises pass)."""
+    return regularisation_sweep("dropout", p_values, **kwargs)

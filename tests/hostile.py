@@ -248,12 +248,16 @@ def students() -> list[Hostile]:
 
 
 def lean(nb):
-    """Drop the long experiment cells (a student may delete cells nothing is graded on)."""
+    """Drop the long experiment cells that nothing graded reads (a student may delete cells
+    nothing is graded on); the runs that question exercises read stay."""
+    from helpers import question_runs
+
+    needed = {"setup", "scaling_run"} | {gid for runs in question_runs(ASSIGNMENT).values() for gid in runs}
     keep = []
     for cell in nb.cells:
         meta = notebooks.nbgrader_meta(cell)
         if cell.cell_type == "code" and meta.get("locked") and not meta.get("grade") \
-                and notebooks.grade_id(cell) not in ("setup", "scaling_run"):
+                and notebooks.grade_id(cell) not in needed:
             continue
         keep.append(cell)
     nb.cells = keep

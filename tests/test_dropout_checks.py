@@ -8,8 +8,13 @@ import torch
 from grader.checks import dropout as checks
 from grader.checks._common import binomial_tolerance
 from grader.score import score_in_process
+from grader.submissions import solution_sources
 
 A, NB = "03-dropout", "dropout"
+
+# The questions whose tests read the notebook's sweep: the in-process scorer does not run
+# the experiment cells, so these are scored with the run put before them (helpers.run_cells).
+RUN_QUESTIONS = ("best_p", "variance_ratio")
 
 ALTERNATIVES = {
     "bernoulli": '''
@@ -50,15 +55,41 @@ def dropout(x, p=0.5, training=True, generator=None):
 @pytest.mark.parametrize("name", sorted(ALTERNATIVES))
 def test_other_correct_dropouts_get_full_marks(name):
     results = score_in_process(A, NB, {"dropout": ALTERNATIVES[name]})
-    lost = {gid: r.message for gid, r in results.items() if r.score < r.max_score}
+    lost = {gid: r.message for gid, r in results.items() if r.score < r.max_score and r.exercise not in RUN_QUESTIONS}
     assert lost == {}
 
 
 def test_solution_gets_full_marks_under_many_global_seeds():
     for seed in range(5):
         torch.manual_seed(seed)
-        results = score_in_process(A, NB)
+        results = {g: r for g, r in score_in_process(A, NB).items() if r.exercise not in RUN_QUESTIONS}
         assert all(r.score == r.max_score for r in results.values()), {g: r.message for g, r in results.items() if r.message}
+
+
+# Answers to the questions written differently: the sum instead of the mean over the draws
+# (same argmin), a Python loop, the unbiased variance (same ratio), a 0-dim tensor.
+QUESTION_ALTERNATIVES = {
+    "best_p": """
+totals = [float(sweep["val_loss"][k].sum()) for k in range(len(p_values))]
+best_p = p_values[totals.index(min(totals))]
+""",
+    "variance_ratio": """
+variance_ratio = (sweep["curves"][p_values.index(0.5)].var(dim=0).mean()
+                  / sweep["curves"][p_values.index(0.0)].var(dim=0).mean())
+""",
+}
+
+
+def test_questions_on_the_run_get_full_marks_from_the_solution_and_from_other_answers():
+    from helpers import run_cells
+
+    sources = solution_sources(A, NB)
+    run = run_cells(A, ("seed_study",))
+    for answers in ({q: sources[q] for q in RUN_QUESTIONS}, QUESTION_ALTERNATIVES):
+        answers = dict(answers, best_p=run + answers["best_p"])
+        results = {g: r for g, r in score_in_process(A, NB, answers).items() if r.exercise in RUN_QUESTIONS}
+        assert len(results) == 4
+        assert all(r.score == r.max_score for r in results.values()), {g: r.message for g, r in results.items()}
 
 
 def test_stub_scores_zero_with_a_not_implemented_message():
@@ -76,13 +107,13 @@ def test_a_warning_from_student_code_does_not_reach_stderr():
 
 
 def test_checks_leave_the_global_rng_as_they_found_it():
-    from grader.submissions import solution_sources
+    from grader.hidden import dropout as hidden
 
     namespace = {}
     exec("import torch\nfrom torch import nn\n" + solution_sources(A, NB)["dropout"], namespace)
     torch.manual_seed(123)
     before = torch.random.get_rng_state()
-    checks.check_dropout_randomness(namespace["dropout"])
+    hidden.check_dropout_randomness(namespace["dropout"])
     assert torch.equal(before, torch.random.get_rng_state())
 
 
@@ -93,7 +124,10 @@ def test_statistical_tolerance_fails_a_correct_answer_less_than_once_in_a_millio
 
 
 def test_checks_return_none_so_nbgrader_reads_no_partial_score():
-    assert checks.check_scaling_answer(5000) is None
+    from grader.hidden import dropout as hidden
+
+    assert checks.check_scaling_answer_is_a_number(5000) is None
+    assert hidden.check_scaling_answer(5000) is None
 
 
 def test_check_message_names_the_stubbed_call():

@@ -76,7 +76,7 @@ def test_released_test_cells_are_found_with_their_points():
 
 
 def test_outside_a_kernel_a_check_shows_nothing_and_raises_a_plain_assertion_error(capsys):
-    from grader.checks.dropout import check_scaling_answer
+    from grader.hidden.dropout import check_scaling_answer  # the answer of a question: hidden
 
     with pytest.raises(AssertionError) as info:
         check_scaling_answer(123.0)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import hostile
+from helpers import with_runs
 from grader import notebooks
 from grader.paths import ROOT
 from grader.score import score_in_process
@@ -69,8 +70,8 @@ def graded(tmp_path_factory):
 
 
 def _deserved(student) -> dict:
-    return {gid: r.score for gid, r in score_in_process(
-        hostile.ASSIGNMENT, hostile.NOTEBOOK, hostile.answer_sources(student)).items()}
+    answers = with_runs(hostile.ASSIGNMENT, hostile.answer_sources(student))  # the questions read the run
+    return {gid: r.score for gid, r in score_in_process(hostile.ASSIGNMENT, hostile.NOTEBOOK, answers).items()}
 
 
 def test_every_submission_is_graded_and_only_those(graded):

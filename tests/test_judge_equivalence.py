@@ -14,6 +14,7 @@ from grader.mistakes import catalogue
 from grader.paths import SOLUTIONS, assignments, source_notebooks
 from grader.sandbox import Sandbox
 from grader.score import score_in_process
+from helpers import question_runs, run_cells, with_runs
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +40,10 @@ def _judged(assignment: str) -> dict:
     judge.open()
     try:
         assert judge.execute(setup).status == "ok"
+        # the runs that questions' tests read (helpers.question_runs), once: they are locked
+        runs = sorted({gid for needed in question_runs(assignment).values() for gid in needed})
+        if runs:
+            assert judge.execute(run_cells(assignment, runs)).status == "ok"
         for case, (exercise, source) in cases.items():
             for name in names:
                 judge.execute(source if name == exercise else solutions[name])
@@ -53,10 +58,13 @@ def _judged(assignment: str) -> dict:
 def _in_process(assignment: str) -> dict:
     name = source_notebooks(assignment)[0].stem
     out = {}
-    for gid, r in score_in_process(assignment, name).items():
+    solutions = {notebooks.grade_id(c): notebooks.strip_markers(c.source)
+                 for c in notebooks.load(source_notebooks(assignment)[0]).cells if notebooks.is_solution(c)}
+    for gid, r in score_in_process(assignment, name, with_runs(assignment, solutions)).items():
         out[("solution", gid)] = None if r.score == r.max_score else _normal(r.message)
     for case, m in catalogue(assignment).items():
-        for gid, r in score_in_process(assignment, name, {m.exercise: m.source}, only=m.exercise).items():
+        answers = with_runs(assignment, {m.exercise: m.source})
+        for gid, r in score_in_process(assignment, name, answers, only=m.exercise).items():
             out[(case, gid)] = None if r.score == r.max_score else _normal(r.message)
     return out
 

@@ -5,7 +5,6 @@ assignment; its scores must equal the in-process scorer's, which the mistake tes
 Then broken submissions, `python -m grader check`, and JupyterLab serving the course."""
 from __future__ import annotations
 
-import ast
 import json
 import math
 import os
@@ -39,39 +38,10 @@ def _stub_sources(assignment, name):
     return {notebooks.grade_id(c): c.source for c in released.cells if notebooks.is_solution(c)}
 
 
-def _with_experiments(assignment, name, answers):
-    """``answers`` with each solution cell preceded by the experiment cells above it (each run on
-    its own, errors ignored, as nbgrader does): questions answered from the student's run are
-    checked against variables that those cells compute, which the in-process scorer alone
-    never executes."""
-    nb = notebooks.load(source_notebooks(assignment)[0])
-    experiments = [c for c in nb.cells if c.cell_type == "code" and notebooks.grade_id(c) != "setup"
-                   and not notebooks.is_test(c) and not notebooks.is_solution(c)]
-    computed = {t.id for c in experiments for node in ast.walk(ast.parse(c.source))
-                if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign))
-                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
-                for t in ast.walk(t) if isinstance(t, ast.Name)}
-    used = {n.id for c in nb.cells if notebooks.is_test(c)
-            for n in ast.walk(ast.parse(notebooks.strip_markers(c.source))) if isinstance(n, ast.Name)}
-    if not computed & used:
-        return answers  # no question reads the run: the experiments need not run
-    merged, pending = {}, []
-    for cell in nb.cells:
-        gid = notebooks.grade_id(cell)
-        if cell.cell_type != "code" or gid == "setup" or notebooks.is_test(cell):
-            continue
-        if notebooks.is_solution(cell):
-            prefix = "".join(f"try:\n    exec({src!r}, globals())\nexcept Exception:\n    pass\n" for src in pending)
-            merged[gid] = prefix + answers.get(gid, notebooks.strip_markers(cell.source))
-            pending = []
-        else:
-            pending.append(cell.source)
-    return merged
-
-
 def _in_process_total(assignment, name, answers):
-    answers = _with_experiments(assignment, name, answers)
-    return sum(r.score for r in score_in_process(assignment, name, answers).values())
+    from helpers import with_runs  # questions on the notebook's run need that run first
+
+    return sum(r.score for r in score_in_process(assignment, name, with_runs(assignment, answers)).values())
 
 
 CASES = [(a, nb.stem) for a in assignments() for nb in source_notebooks(a)]
@@ -107,9 +77,10 @@ def test_demo_scores_match_the_in_process_scorer(demo_class, assignment, name):
 def test_demo_dropout_table(demo_class):
     _, results = demo_class
     scores = {s: results[(s, "03-dropout", "dropout")].score for s in ("alice", "bob", "carol", "dave")}
-    assert scores == {"alice": 12, "bob": 8, "carol": 0, "dave": 6}
+    assert scores == {"alice": 17, "bob": 11, "carol": 0, "dave": 11}
     dave = dict((e, (got, avail)) for e, got, avail, _ in results[("dave", "03-dropout", "dropout")].exercises())
-    assert dave == {"dropout": (4, 6), "Dropout": (0, 2), "DropoutMLP": (2, 3), "expected_without_rescale": (0, 1)}
+    assert dave == {"dropout": (4, 6), "Dropout": (0, 2), "DropoutMLP": (2, 3), "expected_without_rescale": (1, 2),
+                    "best_p": (2, 2), "variance_ratio": (2, 2)}
 
 
 def test_demo_writes_gradebook_feedback_and_exports(demo_class):

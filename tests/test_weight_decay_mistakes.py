@@ -2,7 +2,7 @@
 it, and correct answers written differently earn full marks."""
 
 from grader.score import score_in_process
-from helpers import mistake_tests
+from helpers import mistake_tests, run_cells
 
 A = "02-weight-decay"
 
@@ -46,10 +46,19 @@ EXPECTED = {
                     {"test_no_decay_param_groups_edge_cases": "more than once"}),
     "ndim_eq_1": ({"test_no_decay_param_groups_edge_cases": 1},
                   {"test_no_decay_param_groups_edge_cases": "0-dim (scalar) parameter"}),
+    "best_on_train": ({"test_best_weight_decay_value": 1}, {"test_best_weight_decay_value": "smallest *training* error"}),
+    "overfitting_index": ({"test_overfitting_starts": 1, "test_overfitting_starts_value": 1},
+                          {"test_overfitting_starts": "not one of the recorded iterations",
+                           "test_overfitting_starts_value": "position of the minimum"}),
+    "overfitting_on_train": ({"test_overfitting_starts_value": 1},
+                             {"test_overfitting_starts_value": "*training* loss is lowest"}),
 }
 
+# The questions' tests read the sweep the notebook ran: run it before their answers.
+RUNS = {"best_weight_decay": ("seed_study",), "overfitting_starts": ("seed_study",)}
 
-test_every_mistake_has_an_expectation, test_mistake_is_caught_and_named = mistake_tests(A, EXPECTED)
+
+test_every_mistake_has_an_expectation, test_mistake_is_caught_and_named = mistake_tests(A, EXPECTED, RUNS)
 
 
 # Correct answers written differently from the notebook's: float64 accumulation, torch.norm
@@ -106,6 +115,18 @@ def no_decay_param_groups(model, weight_decay):
     ]
 ''',
 }
+
+
+# The questions on the sweep, answered differently: the sum over the draws (same argmin), a
+# Python loop, a 0-dim tensor. The sweep runs first (the in-process scorer skips experiment cells).
+ALTERNATIVES["best_weight_decay"] = run_cells(A, RUNS["best_weight_decay"]) + """
+totals = [float(sweep["val_loss"][k].sum()) for k in range(len(lambdas))]
+best_weight_decay = lambdas[totals.index(min(totals))]
+"""
+ALTERNATIVES["overfitting_starts"] = """
+curve = sweep["val_history"][0].sum(dim=0)
+overfitting_starts = sweep["steps"][torch.argmin(curve)]
+"""
 
 
 def test_alternative_correct_answers_score_full_marks():

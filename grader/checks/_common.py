@@ -191,3 +191,40 @@ def binomial_tolerance(n: int, p: float, sigmas: float = 6.0) -> float:
     """Half-width for a fraction of ``n`` Bernoulli(p) draws: ``sigmas`` standard
     deviations. Six sigmas: a correct answer fails about 2 times in a billion."""
     return sigmas * math.sqrt(max(p * (1 - p), 1e-12) / n)
+
+
+# Added for the question exercises (answers computed from the student's own run).
+
+import numbers  # noqa: E402
+
+
+def as_number(value: Any, name: str) -> float:
+    """``value`` as a finite float (a Python number or a one-element tensor), or fail with a
+    message saying what ``name`` should hold."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            fail(
+                f"{name} is a tensor of shape {tuple(value.shape)}; the question asks for one number.",
+                f"assign a single number, for example {name} = float(...) or ....item().",
+            )
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy scalars too
+        fail(
+            f"{name} is {value!r} ({type(value).__name__}), not a number.",
+            f"assign a number computed from the run's variables, for example {name} = float(...).",
+        )
+    value = float(value)
+    if not math.isfinite(value):
+        fail(f"{name} is {value}, not a finite number.", f"assign a finite number to {name}.")
+    return value
+
+
+def one_of(value: float, allowed, name: str, what: str) -> None:
+    """Fail unless ``value`` is (to rounding) one of ``allowed``; ``what`` names the list."""
+    allowed = [float(a) for a in allowed]
+    if not any(math.isclose(value, a, rel_tol=1e-6, abs_tol=1e-12) for a in allowed):
+        shown = ", ".join(f"{a:g}" for a in allowed[:12]) + (" ..." if len(allowed) > 12 else "")
+        fail(
+            f"{name} = {value:g} is not one of {what} ({shown}).",
+            f"pick {name} among {what}: index them with the position your computation selects.",
+        )

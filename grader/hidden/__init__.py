@@ -1,6 +1,6 @@
-"""Hidden checks, one module per assignment, and the answers of the question exercises.
+"""Hidden checks and the answers of question exercises, one module per assignment.
 
-Hidden test cells import from ``grader.hidden.<topic>``, visible ones from
-``grader.checks.<topic>``: an instructor can hand students the grader package without this
-folder. The checks here share the helpers of ``grader.checks``.
+Hidden test cells import from ``grader.hidden.<topic>``; visible ones from
+``grader.checks.<topic>``. An instructor can give students the grader package without this
+folder: nothing in ``grader.checks`` imports from here.
 """

@@ -111,6 +111,24 @@ def dropout(x, p=0.5, training=True, generator=None):{_CHECK}
     flat[torch.randperm(x.numel(), generator=generator)[: round(p * x.numel())]] = 0
     return x * flat.view(x.shape) / (1 - p)
 ''', "exactly p·n units dropped on every call"),
+    "mask_shared_over_batch": Mistake("dropout", f'''
+def dropout(x, p=0.5, training=True, generator=None):{_CHECK}
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return torch.zeros_like(x)
+    mask = (torch.rand(1, x.shape[-1], generator=generator) >= p).to(x.dtype)  # one row for the batch
+    return x * mask / (1 - p)
+''', "a mask of shape (1, D) broadcast over the batch"),
+    "mask_shared_over_features": Mistake("dropout", f'''
+def dropout(x, p=0.5, training=True, generator=None):{_CHECK}
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return torch.zeros_like(x)
+    mask = (torch.rand(x.shape[0], 1, generator=generator) >= p).to(x.dtype)  # one value per example
+    return x * mask / (1 - p)
+''', "a mask of shape (N, 1) shared across the features"),
     "calls_builtin": Mistake("dropout", f'''
 import torch.nn.functional as F
 
@@ -179,6 +197,20 @@ class DropoutMLP(nn.Module):
     "answer_with_rescale": Mistake("expected_without_rescale", '''
 expected_without_rescale = 10000
 ''', "the expected output with the rescale"),
+    "best_p_on_test": Mistake("best_p", '''
+best_p = sweep["values"][sweep["test_loss"].mean(dim=1).argmin()].item()
+''', "p chosen on the test set"),
+    "variance_ratio_inverted": Mistake("variance_ratio", '''
+def variance_term(curves):
+    return curves.var(dim=0, unbiased=False).mean()
+
+variance_ratio = (variance_term(sweep["curves"][p_values.index(0.0)])
+                  / variance_term(sweep["curves"][p_values.index(0.5)])).item()
+''', "the inverse ratio of the variance terms"),
+    "variance_over_grid": Mistake("variance_ratio", '''
+variance_ratio = (sweep["curves"][p_values.index(0.5)].var(dim=1).mean()
+                  / sweep["curves"][p_values.index(0.0)].var(dim=1).mean()).item()
+''', "the variance along each curve instead of across the draws"),
 }
 
 # The demo class's "typical mistakes" student submits these (make demo).

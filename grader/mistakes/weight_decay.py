@@ -173,6 +173,16 @@ def soft_threshold(w, threshold):
     for p in model.parameters():
         (no_decay if p.ndim == 1 else decay).append(p)
 ''' + _GROUPS_TAIL, "only 1-dim parameters left undecayed: a 0-dim scalar is decayed"),
+    "best_on_train": Mistake("best_weight_decay", '''
+best_weight_decay = sweep["values"][sweep["train_loss"].mean(dim=1).argmin()].item()
+''', "λ chosen by the training error"),
+    "overfitting_index": Mistake("overfitting_starts", '''
+overfitting_starts = int(sweep["val_history"][lambdas.index(0.0)].mean(dim=0).argmin())
+''', "the position in the history instead of the iteration"),
+    "overfitting_on_train": Mistake("overfitting_starts", '''
+mean_train = sweep["train_history"][lambdas.index(0.0)].mean(dim=0)
+overfitting_starts = int(sweep["steps"][mean_train.argmin()])
+''', "the training loss's minimum instead of the validation loss's"),
 }
 
 # The demo class's "typical mistakes" student submits these (make demo).
