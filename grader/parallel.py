@@ -90,8 +90,9 @@ def _folder_files(folder: str | None) -> dict[str, bytes]:
 
 
 def task_key(nb, tests: dict, files: dict[str, bytes], limits: dict) -> str:
-    """What the judge's verdicts depend on. Notebook files of the folder are left out of
-    the key: nbgrader writes the graded copies there as it goes, in its own order."""
+    """What the judge's verdicts depend on. Left out: the folder's notebooks (nbgrader
+    writes the graded copies there as it goes, in its own order) and nbgrader's
+    ``timestamp.txt`` (the collection time, new at every run)."""
     global _CODE_HASH
     if _CODE_HASH is None:
         _CODE_HASH = _grader_code_hash()
@@ -100,7 +101,8 @@ def task_key(nb, tests: dict, files: dict[str, bytes], limits: dict) -> str:
     data = {
         "cells": cells,
         "tests": {k: [v[0], float(v[1])] for k, v in sorted(tests.items())},
-        "files": {n: hashlib.sha256(b).hexdigest() for n, b in files.items() if not n.endswith(".ipynb")},
+        "files": {n: hashlib.sha256(b).hexdigest() for n, b in files.items()
+                  if not n.endswith(".ipynb") and n != "timestamp.txt"},
         "limits": limits,
         "code": _CODE_HASH,
     }
