@@ -15,10 +15,20 @@ c.CourseDirectory.submitted_directory = "classroom/submitted"
 c.CourseDirectory.autograded_directory = "classroom/autograded"
 c.CourseDirectory.feedback_directory = "classroom/feedback"
 # The gradebook: SQLite by default. For a shared server or a big class, PostgreSQL, e.g.
-#   c.CourseDirectory.db_url = "postgresql://grader:PASSWORD@dbhost:5432/regnorm"
+#   c.CourseDirectory.db_url = "postgresql+psycopg2://grader:PASSWORD@dbhost:5432/regnorm"
 # (needs psycopg2-binary); GRADER_DB_URL overrides it without editing this file.
-c.CourseDirectory.db_url = os.environ.get("GRADER_DB_URL") or (
-    "sqlite:///" + os.path.join(c.CourseDirectory.root, "classroom", "gradebook.db"))
+def _driver(url):
+    """SQLAlchemy 2.1 reads postgresql:// as psycopg 3; the course installs psycopg2."""
+    if url.startswith("postgresql://"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
+c.CourseDirectory.db_url = _driver(os.environ.get("GRADER_DB_URL") or (
+    "sqlite:///" + os.path.join(c.CourseDirectory.root, "classroom", "gradebook.db")))
 c.CourseDirectory.course_id = "regnorm"
 
 # The released stub of every solution region.

@@ -171,14 +171,48 @@ def test_a_postgresql_gradebook_from_nbgrader_config(klass, one_worker, tmp_path
     from grader.nbgrader_apps import configured_db_url, gradebook_url
 
     monkeypatch.setenv("GRADER_DB_URL", postgres)  # read by nbgrader_config.py
-    assert configured_db_url() == postgres and gradebook_url(tmp_path) == postgres
+    url = gradebook_url(tmp_path)  # postgresql+psycopg2://... (SQLAlchemy 2.1 defaults to psycopg 3)
+    assert configured_db_url() == url and url.startswith("postgresql") and url.endswith(postgres.split("@")[1])
     subset = tmp_path / "subset"
     for student in ("alice", "erin"):
         shutil.copytree(klass / student, subset / student)
     got = table(autograde(subset, tmp_path / "work", feedback=False, workers=2))
     assert got == {k: v for k, v in one_worker.items() if k[0] in ("alice", "erin")}
     assert not (tmp_path / "work" / "gradebook.db").exists()
-    with Gradebook(postgres) as gb:
+    with Gradebook(url) as gb:
         assert gb.find_submission("03-dropout", "alice").score == 12
         assert gb.find_submission("03-dropout", "erin").score == 7
     assert "alice" in (tmp_path / "work" / "grades.csv").read_text()
+
+
+def test_ctrl_c_keeps_what_was_graded_and_resume_finishes(klass, one_worker, tmp_path):
+    import signal
+
+    subset = tmp_path / "subset"
+    for student in ("alice", "bob", "carol", "dave"):
+        shutil.copytree(klass / student, subset / student)
+    work = tmp_path / "work"
+    command = [sys.executable, "-m", "grader", "autograde", str(subset), "--workdir", str(work),
+               "--workers", "1", "--no-feedback"]
+    env = {**subprocess_env(), "GRADER_CELL_TIMEOUT": "30"}
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while not list((work / "executed").glob("*.ipynb")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole group
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, out + err
+    assert "Interrupted" in out and "--resume" in out
+    kept = len(list((work / "executed").glob("*.ipynb")))
+    assert 1 <= kept < 4
+    rows = [line.split() for line in out.splitlines()]
+    graded = [r for r in rows if r[:1] and r[0] in ("alice", "bob", "carol", "dave") and r[1] != "-"]
+    assert 1 <= len(graded) <= kept, out  # the finished ones are in the table (and the gradebook)
+    again = subprocess.run(command + ["--resume"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"({kept} kept from an earlier run)" in again.stdout
+    for student, score in (("alice", 12), ("bob", 8), ("carol", 0), ("dave", 6)):
+        row = next(line.split() for line in again.stdout.splitlines() if line.startswith(student + " "))
+        assert row[1:4] == [str(score), "/", "12"], row
