@@ -374,8 +374,14 @@ def _run_pool(todo: list[Task], workers: int, finished) -> None:
             pass
 
     threads = []
-    for _ in range(min(workers, len(todo))):
-        proc = subprocess.Popen([sys.executable, "-m", "grader.parallel"], cwd=ROOT, env=subprocess_env(),
+    count = min(workers, len(todo))
+    env = subprocess_env()
+    # Each kernel's torch takes every core by default: N kernels on C cores would fight
+    # over them. Give each worker (its kernel and its judge) C // N threads instead.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, str(max(1, _cores() // count)))
+    for _ in range(count):
+        proc = subprocess.Popen([sys.executable, "-m", "grader.parallel"], cwd=ROOT, env=env,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         procs.append(proc)
         thread = threading.Thread(target=drive, args=(proc,), daemon=True)
@@ -409,6 +415,13 @@ def _run_pool(todo: list[Task], workers: int, finished) -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        return os.cpu_count() or 1
 
 
 def _send(stream, obj) -> None:
