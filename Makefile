@@ -19,7 +19,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all setup lab instructor demo report test release bench check clean
+.PHONY: all setup lab instructor demo report test release bench bench-class check clean
 all: lab
 
 setup: $(STAMP)
@@ -64,6 +64,10 @@ release: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_notebooks.py
+
+# Class throughput: plain nbgrader, 1 worker, N workers (BENCH_ARGS="--workers 2 4 8").
+bench-class: $(STAMP)
+	$(PY) benchmarks/bench_class.py $(BENCH_ARGS)
 
 # make check NB=course/03-dropout/dropout.ipynb
 check: $(STAMP)

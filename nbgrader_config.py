@@ -14,7 +14,21 @@ c.CourseDirectory.release_directory = "course"
 c.CourseDirectory.submitted_directory = "classroom/submitted"
 c.CourseDirectory.autograded_directory = "classroom/autograded"
 c.CourseDirectory.feedback_directory = "classroom/feedback"
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, "classroom", "gradebook.db")
+# The gradebook: SQLite by default. For a shared server or a big class, PostgreSQL, e.g.
+#   c.CourseDirectory.db_url = "postgresql+psycopg2://grader:PASSWORD@dbhost:5432/regnorm"
+# (needs psycopg2-binary); GRADER_DB_URL overrides it without editing this file.
+def _driver(url):
+    """SQLAlchemy 2.1 reads postgresql:// as psycopg 3; the course installs psycopg2."""
+    if url.startswith("postgresql://"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
+c.CourseDirectory.db_url = _driver(os.environ.get("GRADER_DB_URL") or (
+    "sqlite:///" + os.path.join(c.CourseDirectory.root, "classroom", "gradebook.db")))
 c.CourseDirectory.course_id = "regnorm"
 
 # The released stub of every solution region.
@@ -45,7 +59,14 @@ _JUDGE = [
 ]
 # GRADER_PLAIN_NBGRADER=1 keeps nbgrader's own execute step (unconfined, tests inside the
 # student's kernel): only `make bench` sets it, to measure the alternative side by side.
-if not os.environ.get("GRADER_PLAIN_NBGRADER"):
+# Parallel grading (grader/parallel.py) runs nbgrader twice around the workers: GRADER_PHASE
+# "harvest" writes each sanitized notebook down as a task and runs nothing; "record" puts the
+# workers' executed notebooks in (the judge grades any notebook they did not).
+_PHASE = {"harvest": ["grader.parallel.Harvest"],
+          "record": ["grader.parallel.InjectExecuted"] + _JUDGE[1:]}
+if os.environ.get("GRADER_PHASE") in _PHASE:
+    c.Autograde.autograde_preprocessors = _PHASE[os.environ["GRADER_PHASE"]]
+elif not os.environ.get("GRADER_PLAIN_NBGRADER"):
     c.Autograde.autograde_preprocessors = _JUDGE
 # Limits of each student kernel (see grader/sandbox.py). `python -m grader autograde
 # --no-sandbox` sets Sandbox.enabled = False for trusted submissions, with a warning.

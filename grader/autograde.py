@@ -1,18 +1,22 @@
-"""Autograde a folder of submissions with real nbgrader, safely.
+"""Autograde a folder of submissions with real nbgrader, safely, in parallel.
 
 ``SUBMISSIONS_DIR/<student>/<assignment>/*.ipynb`` is collected into a working folder
 (``classroom/`` for a real class) by ``grader.collect``, which refuses links and odd names
 and normalises every notebook; then nbgrader ``generate_assignment``, ``autograde`` (whose
 execute step is the judge: ``grader.judge``, each kernel in ``grader.sandbox``),
-``generate_feedback`` and ``export`` run there. Per-cell scores come back from the
-gradebook and messages from the autograded notebooks (``grader.records``).
+``generate_feedback`` and ``export`` run there. The notebooks are executed in parallel by
+local worker processes or a Dask cluster between two nbgrader passes (``grader.parallel``);
+the gradebook has one writer, this process. Per-cell scores come back from the gradebook
+and messages from the autograded notebooks (``grader.records``).
 """
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 from .collect import collect
-from .nbgrader_apps import course_dirs, nbgrader
+from .nbgrader_apps import course_dirs, gradebook_url, nbgrader
 from .paths import CLASSROOM
 from .records import CellResult, NotebookResult, export_cells, message_of, results  # noqa: F401
 from .sandbox import Sandbox, SandboxUnavailable
@@ -20,6 +24,7 @@ from .sandbox import Sandbox, SandboxUnavailable
 NO_SANDBOX_WARNING = ("WARNING: grading WITHOUT a sandbox (--no-sandbox): the students' code runs with "
                       "your permissions and can read or change anything you can. Use it only for "
                       "trusted submissions.")
+INTERRUPTED = "not graded: the run was interrupted (grade again with --resume to finish)"
 
 _message = message_of  # the name tests and older scripts use
 
@@ -39,11 +44,42 @@ def sandbox_options(sandbox: bool) -> list[str]:
     return []
 
 
+def default_workers() -> int:
+    """One worker per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover (not Linux)
+        return max(1, os.cpu_count() or 1)
+
+
+def _nbgrader_autograde(workdir: Path, assignment: str, dirs, options, env, log) -> None:
+    run = nbgrader("autograde", assignment, "--force", *dirs, *options, check=False, env=env)
+    with open(workdir / "nbgrader.log", "a") as f:
+        phase = env.get("GRADER_PHASE", "serial") if env else "serial"
+        f.write(f"--- nbgrader autograde {assignment} ({phase}, exit {run.returncode})\n{run.stdout}\n")
+    if run.returncode != 0 and not (env or {}).get("GRADER_INJECT_ONLY"):
+        log(f"nbgrader autograde reported problems (exit {run.returncode}); grading went on:\n"
+            + run.stdout.strip()[-2000:])
+
+
 def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = True,
-              log=print, sandbox: bool = True) -> list[NotebookResult]:
+              log=print, sandbox: bool = True, workers: int | None = None,
+              scheduler: str | None = None, resume: bool = False,
+              progress_stream=None) -> list[NotebookResult]:
     """Grade every submission under ``submissions``; returns one result per notebook.
+
+    ``workers``: local worker processes (default: one per core); 0 runs the judge inside
+    nbgrader itself, one notebook after another, as plain nbgrader does. ``scheduler``: the
+    address of a Dask scheduler whose workers execute the notebooks instead. ``resume``:
+    keep the notebooks an earlier run executed (``workdir/executed``) when their content
+    has not changed. Ctrl-C stops the workers; what they finished is recorded in the
+    gradebook, the rest is reported as not graded.
+
     Entries that could not be collected are logged and listed in ``workdir/problems.txt``;
-    nbgrader's own messages go to ``workdir/nbgrader.log``."""
+    notebooks that failed, in ``workdir/failures.txt``; nbgrader's own messages go to
+    ``workdir/nbgrader.log``."""
+    from . import parallel
+
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "nbgrader.log").write_text("")
@@ -57,24 +93,57 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     if not collection.found and not collection.refused:
         raise SystemExit(f"no submissions found under {submissions} "
                          "(expected <student>/<assignment>/<notebook>.ipynb with a known assignment)")
-    dirs = course_dirs(workdir)
-    db_url = f"sqlite:///{workdir / 'gradebook.db'}"
-    everything = []
-    for assignment, students in sorted(collection.found.items()):
+    db_url = gradebook_url(workdir)
+    dirs = course_dirs(workdir, db_url)
+    workers = default_workers() if workers is None else workers
+    executed = workdir / "executed"
+    if not resume:
+        shutil.rmtree(executed, ignore_errors=True)
+    where = (f"the Dask cluster at {scheduler}" if scheduler else
+             "nbgrader itself, serially" if workers == 0 else f"{workers} local worker(s)")
+    outcome = parallel.Outcome()
+    tasks: list = []
+    for assignment in sorted(collection.found):
         log(f"nbgrader: {assignment}: generating the gradebook entry")
         nbgrader("generate_assignment", assignment, "--force", *dirs)
-        log(f"nbgrader: {assignment}: autograding {len(students)} submission(s)"
+    if workers or scheduler:
+        tasks_dir = workdir / "tasks"
+        shutil.rmtree(tasks_dir, ignore_errors=True)
+        for assignment, students in collection.found.items():
+            log(f"nbgrader: {assignment}: preparing {len(students)} submission(s)")
+            _nbgrader_autograde(workdir, assignment, dirs, options,
+                                {"GRADER_PHASE": "harvest", parallel.TASKS_ENV: str(tasks_dir)}, log)
+        tasks = parallel.load_tasks(tasks_dir)
+        log(f"executing {len(tasks)} notebook(s) on {where}"
+            + ("" if sandbox else " WITHOUT a sandbox")
+            + (f" ({sum((executed / f'{t.key}.ipynb').exists() for t in tasks)} kept from an earlier run)"
+               if resume else ""))
+        outcome = parallel.execute_tasks(tasks, executed, workers=workers, scheduler=scheduler,
+                                         progress_stream=progress_stream, log=log)
+        if outcome.interrupted:
+            log(f"interrupted: {outcome.done + outcome.skipped} of {len(tasks)} notebook(s) graded; "
+                "recording them")
+    everything = []
+    for assignment, students in collection.found.items():
+        env = None
+        if workers or scheduler:
+            env = {"GRADER_PHASE": "record", parallel.EXECUTED_ENV: str(executed)}
+            if outcome.interrupted:
+                env[parallel.INJECT_ONLY_ENV] = "1"
+        log(f"nbgrader: {assignment}: recording {len(students)} submission(s)"
             + ("" if sandbox else " WITHOUT a sandbox"))
-        run = nbgrader("autograde", assignment, "--force", *dirs, *options, check=False)
-        with open(workdir / "nbgrader.log", "a") as f:
-            f.write(f"--- nbgrader autograde {assignment} (exit {run.returncode})\n{run.stdout}\n")
-        if run.returncode != 0:
-            log(f"nbgrader autograde reported problems (exit {run.returncode}); grading went on:\n"
-                + run.stdout.strip()[-2000:])
+        _nbgrader_autograde(workdir, assignment, dirs, options, env, log)
         if feedback:
             nbgrader("generate_feedback", assignment, "--force", *dirs, check=False)
         for student in students:
             everything.extend(results(workdir, db_url, assignment, student))
+    if outcome.interrupted:
+        done = {(t.student, t.assignment, t.notebook) for t in tasks if (executed / f"{t.key}.ipynb").exists()}
+        for r in everything:
+            graded = workdir / "autograded" / r.student / r.assignment / f"{r.notebook}.ipynb"
+            if r.error != "not submitted" and ((r.student, r.assignment, r.notebook) not in done
+                                               or not graded.exists()):
+                r.error, r.cells = INTERRUPTED, []
     graded = {(r.student, r.assignment, r.notebook) for r in everything if not r.error}
     for student, assignment, notebook, why in collection.refused:  # 0, with the reason
         if (student, assignment, notebook) not in graded:
@@ -83,4 +152,22 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
             everything.append(NotebookResult(student, assignment, notebook, error=f"not graded: {why}"))
     nbgrader("export", f"--to={workdir / 'grades.csv'}", *dirs, check=False)
     export_cells(everything, workdir / "cells.csv")
+    again = "" if outcome.interrupted else " (graded again by the coordinator)"
+    failures = [f + again for f in outcome.failures] + [f"{r.student}/{r.assignment}/{r.notebook}: {r.error}"
+                                         for r in everything if r.error and r.error != "not submitted"]
+    (workdir / "failures.txt").write_text("".join(f + "\n" for f in failures))
+    if failures or collection.problems:
+        log(f"\n{len(failures)} notebook(s) with a problem"
+            + (f", {len(collection.problems)} entr(y/ies) not collected" if collection.problems else "")
+            + ":\n" + "\n".join("  " + f for f in failures + collection.problems))
+    if outcome.interrupted:
+        raise GradingInterrupted(everything)
     return everything
+
+
+class GradingInterrupted(KeyboardInterrupt):
+    """Ctrl-C: the workers stopped; ``results`` holds what was graded and recorded."""
+
+    def __init__(self, results_):
+        super().__init__("interrupted")
+        self.results = results_

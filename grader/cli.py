@@ -23,6 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-feedback", action="store_true")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run the students' kernels unconfined (trusted submissions only; warns)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="notebooks graded at once on this machine (default: the number of cores; "
+                        "0: inside nbgrader, one after another)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="a Dask scheduler (tcp://host:8786) whose workers execute the notebooks")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the notebooks an earlier run of this workdir graded, unless changed")
 
     p = sub.add_parser("demo", help="build and autograde a demo class of four students")
     p.add_argument("assignments", nargs="*", help="only these assignments (default: all)")
@@ -46,17 +53,25 @@ def main(argv: list[str] | None = None) -> int:
         return check(args.notebook, messages=not args.quiet)
     if args.command == "autograde":
         from . import report
-        from .autograde import autograde
+        from .autograde import GradingInterrupted, autograde
         from .paths import CLASSROOM
 
         workdir = Path(args.workdir) if args.workdir else CLASSROOM
-        results = autograde(Path(args.submissions), workdir, feedback=not args.no_feedback,
-                            sandbox=not args.no_sandbox)
+        status = 0
+        try:
+            results = autograde(Path(args.submissions), workdir, feedback=not args.no_feedback,
+                                sandbox=not args.no_sandbox, workers=args.workers,
+                                scheduler=args.scheduler, resume=args.resume)
+        except GradingInterrupted as stop:
+            results, status = stop.results, 130
         print(report.score_table(results))
         print()
         print(report.class_mistakes(results))
         print(f"\nGrades: {workdir / 'grades.csv'}; feedback: {workdir / 'feedback'}")
-        return 0
+        if status:
+            print("Interrupted: what was graded is in the gradebook; run the same command with "
+                  "--resume to grade the rest.")
+        return status
     if args.command == "report":
         from . import report
         from .paths import CLASSROOM

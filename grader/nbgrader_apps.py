@@ -9,21 +9,41 @@ from pathlib import Path
 from .paths import ROOT, subprocess_env
 
 
-def nbgrader(*args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
-    """Run ``nbgrader ARGS`` from the course root with this interpreter."""
+def nbgrader(*args: str, check: bool = True, capture: bool = True,
+             env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` from the course root with this interpreter; ``env`` adds
+    variables (``GRADER_PHASE`` ...) to the usual environment."""
     return subprocess.run(
         [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"],
-        cwd=ROOT, env=subprocess_env(), check=check, text=True,
+        cwd=ROOT, env={**subprocess_env(), **(env or {})}, check=check, text=True,
         stdout=subprocess.PIPE if capture else None, stderr=subprocess.STDOUT if capture else None,
     )
 
 
-def course_dirs(workdir: Path) -> list[str]:
+def configured_db_url() -> str:
+    """The gradebook ``nbgrader_config.py`` names (``GRADER_DB_URL`` overrides it)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    return str(config.CourseDirectory.db_url)
+
+
+def gradebook_url(workdir: Path) -> str:
+    """Where a run's grades go: a database server named in ``nbgrader_config.py``
+    (PostgreSQL, MySQL) is used as is, so formgrader shows the grades; an SQLite gradebook
+    lives in the run's working folder (``classroom/gradebook.db`` for the real class)."""
+    url = configured_db_url()
+    if url and not url.startswith("sqlite"):
+        return url
+    return f"sqlite:///{Path(workdir) / 'gradebook.db'}"
+
+
+def course_dirs(workdir: Path, db_url: str | None = None) -> list[str]:
     """nbgrader options that put a run's folders and gradebook under ``workdir``."""
     return [
         f"--CourseDirectory.submitted_directory={workdir / 'submitted'}",
         f"--CourseDirectory.autograded_directory={workdir / 'autograded'}",
         f"--CourseDirectory.feedback_directory={workdir / 'feedback'}",
         f"--CourseDirectory.release_directory={workdir / 'release'}",
-        f"--CourseDirectory.db_url=sqlite:///{workdir / 'gradebook.db'}",
+        f"--CourseDirectory.db_url={db_url or gradebook_url(workdir)}",
     ]

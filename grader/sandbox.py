@@ -38,6 +38,9 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "fonts", "localtime", 
              "passwd", "group", "hosts", "mime.types", "matplotlibrc")
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 class SandboxUnavailable(RuntimeError):
     """No sandbox can start on this machine; the message says why."""
 
@@ -139,6 +142,9 @@ class Sandbox(LoggingConfigurable):
             "PYDEVD_DISABLE_FILE_VALIDATION": "1", "NBGRADER_EXECUTION": "autograde",
             "TQDM_DISABLE": os.environ.get("TQDM_DISABLE", ""),
         }
+        # Hook for parallel grading (grader/parallel.py): the threads each kernel's torch may
+        # use, so that N kernels on C cores share them instead of each taking all C.
+        env.update({k: os.environ[k] for k in THREAD_VARS if os.environ.get(k)})
         for key, value in env.items():
             cmd += ["--setenv", key, value]
         cmd += [sys.executable, "-c", _LAUNCHER, json.dumps(self.limits(root)),

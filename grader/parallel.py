@@ -1,0 +1,495 @@
+"""Grade a class in parallel, on this machine or on a Dask cluster, with one gradebook.
+
+nbgrader grades one notebook after another and its gradebook has one writer. Executing
+the notebooks is what costs (seconds to minutes each); nbgrader's own bookkeeping is a
+fraction of a second. So the coordinator (the ``autograde`` process) runs nbgrader three
+times per assignment, and only the middle part is spread out:
+
+1. **harvest**: ``nbgrader autograde`` with the execute step replaced by ``Harvest``.
+   nbgrader itself sanitizes every submission (ClearOutput, DeduplicateIds,
+   OverwriteKernelspec, OverwriteCells, CheckCellMetadata), copies the assignment's files
+   next to it and registers the submission; ``Harvest`` writes down, as data, exactly what
+   ``JudgeExecute`` would have been given: the sanitized notebook, the test cells' code and
+   points from the gradebook, the files of the notebook's folder, the limits. Nothing runs.
+2. **execute**: each task goes to a worker (a local process pool, or a Dask cluster), which
+   runs ``Judge(...).run`` in its own sandbox and returns the executed notebook as JSON.
+   The coordinator stores it under ``WORKDIR/executed/<key>.ipynb``; the key is a hash of
+   everything the verdicts depend on (the code cells, the tests, the folder's files, the
+   limits, the grader's checks), so ``--resume`` skips a notebook already executed whose
+   content has not changed, and an interrupted run keeps what it graded.
+3. **record**: ``nbgrader autograde`` as always, whose execute step is ``InjectExecuted``:
+   it computes the same key from what nbgrader hands it and puts the stored outputs in;
+   a notebook that is not stored is graded right there by ``JudgeExecute`` (the fallback).
+   SaveAutoGrades writes the gradebook, so formgrader shows the grades.
+
+Harvest and record are nbgrader's own code paths, so the sanitized notebook, the tests and
+the scores cannot drift from a plain serial run; the executed notebooks are the judge's
+output, carried as JSON. ``nbgrader_config.py`` picks the execute step from the
+``GRADER_PHASE`` environment variable that ``grader.autograde`` sets.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .judge import MAX_SCRATCH_FILE, Judge, JudgeExecute
+from .paths import ROOT
+from .sandbox import Sandbox
+
+TASKS_ENV = "GRADER_TASKS"  # harvest: the folder the tasks are written to
+EXECUTED_ENV = "GRADER_EXECUTED"  # record: the folder of executed notebooks
+INJECT_ONLY_ENV = "GRADER_INJECT_ONLY"  # record after Ctrl-C: never execute, skip instead
+
+
+class NotExecuted(RuntimeError):
+    """Record phase after an interruption: this notebook was not graded."""
+
+
+# ------------------------------------------------------------------ the task, as data
+
+def _grader_code_hash() -> str:
+    """A hash of the code the verdicts depend on: a changed check re-grades on --resume."""
+    h = hashlib.sha256()
+    pkg = ROOT / "grader"
+    for sub in ("judge.py", "kernel.py", "sandbox.py", "feedback.py", "wire", "checks", "hidden", "mistakes"):
+        path = pkg / sub
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.exists() else []
+        for f in files:
+            h.update(str(f.relative_to(pkg)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+_CODE_HASH: str | None = None
+
+
+def _folder_files(folder: str | None) -> dict[str, bytes]:
+    """The regular files the judge would copy into the kernel's scratch folder."""
+    out: dict[str, bytes] = {}
+    if not folder or not os.path.isdir(folder):
+        return out
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_size <= MAX_SCRATCH_FILE:
+                with open(entry.path, "rb") as f:
+                    out[entry.name] = f.read()
+        except OSError:
+            continue
+    return out
+
+
+def task_key(nb, tests: dict, files: dict[str, bytes], limits: dict) -> str:
+    """What the judge's verdicts depend on. Left out: the folder's notebooks (nbgrader
+    writes the graded copies there as it goes, in its own order) and nbgrader's
+    ``timestamp.txt`` (the collection time, new at every run)."""
+    global _CODE_HASH
+    if _CODE_HASH is None:
+        _CODE_HASH = _grader_code_hash()
+    cells = [(c.cell_type, c.source, c.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
+             for c in nb.cells]
+    data = {
+        "cells": cells,
+        "tests": {k: [v[0], float(v[1])] for k, v in sorted(tests.items())},
+        "files": {n: hashlib.sha256(b).hexdigest() for n, b in files.items()
+                  if not n.endswith(".ipynb") and n != "timestamp.txt"},
+        "limits": limits,
+        "code": _CODE_HASH,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _limits(step: JudgeExecute) -> tuple[Sandbox, dict]:
+    sandbox = Sandbox(parent=step)
+    traits = {name: getattr(sandbox, name) for name in sorted(sandbox.trait_names(config=True))}
+    return sandbox, {"cell_timeout": float(step.timeout or 120), "sandbox": traits}
+
+
+@dataclass
+class Task:
+    key: str
+    student: str
+    assignment: str
+    notebook: str
+    nb_json: str
+    tests: dict
+    files: dict
+    limits: dict
+
+    @property
+    def label(self) -> str:
+        return f"{self.student}/{self.assignment}/{self.notebook}"
+
+
+class Harvest(JudgeExecute):
+    """The execute step of the harvest pass: write the task down, run nothing."""
+
+    def preprocess(self, nb, resources):
+        _, limits = _limits(self)
+        tests = self._tests(resources)
+        files = _folder_files(resources.get("metadata", {}).get("path"))
+        info = resources["nbgrader"]
+        task = Task(task_key(nb, tests, files, limits), info["student"], info["assignment"],
+                    info["notebook"], nbformat.writes(nb), tests, files, limits)
+        out = Path(os.environ[TASKS_ENV])
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / f".{task.key}.tmp"
+        with open(tmp, "wb") as f:
+            pickle.dump(task, f)
+        os.replace(tmp, out / f"{task.key}.task")
+        return nb, resources
+
+
+class InjectExecuted(JudgeExecute):
+    """The execute step of the record pass: the stored outputs of the notebook, or the
+    judge right here when it has none."""
+
+    def preprocess(self, nb, resources):
+        _, limits = _limits(self)
+        tests = self._tests(resources)
+        files = _folder_files(resources.get("metadata", {}).get("path"))
+        key = task_key(nb, tests, files, limits)
+        stored = Path(os.environ.get(EXECUTED_ENV, "/nonexistent")) / f"{key}.ipynb"
+        if stored.exists():
+            executed = nbformat.reads(stored.read_text(), as_version=4)
+            if _same_cells(nb, executed):
+                for cell, done in zip(nb.cells, executed.cells):
+                    if cell.cell_type == "code":
+                        cell.outputs = done.outputs
+                        cell.execution_count = done.get("execution_count")
+                return nb, resources
+            self.log.warning("stored result of %s does not match; grading it here", stored.name)
+        if os.environ.get(INJECT_ONLY_ENV):
+            raise NotExecuted("not graded (the run was interrupted)")
+        return super().preprocess(nb, resources)
+
+
+def _same_cells(a, b) -> bool:
+    return len(a.cells) == len(b.cells) and all(
+        x.cell_type == y.cell_type and x.source == y.source for x, y in zip(a.cells, b.cells))
+
+
+def load_tasks(folder: Path) -> list[Task]:
+    tasks = []
+    for path in sorted(folder.glob("*.task")):
+        with open(path, "rb") as f:
+            tasks.append(pickle.load(f))
+    return tasks
+
+
+# ------------------------------------------------------------------ the worker's side
+
+def grade_task(task: Task) -> tuple[str, str, float]:
+    """Run on a worker: execute one notebook with the judge; returns (key, notebook JSON,
+    seconds). Needs only the course's environment (``pip install -e .``), no shared disk."""
+    start = time.monotonic()
+    nb = nbformat.reads(task.nb_json, as_version=4)
+    traits = dict(task.limits["sandbox"])
+    sandbox = Sandbox(**traits)
+    if sandbox.enabled:
+        sandbox.check()
+    folder = tempfile.mkdtemp(prefix="grader-task-")
+    try:
+        for name, data in task.files.items():
+            if "/" in name or name in (".", ".."):
+                continue
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(data)
+        judge = Judge(sandbox if sandbox.enabled else None, task.limits["cell_timeout"],
+                      sandbox.notebook_timeout, _Log())
+        judge.run(nb, task.tests, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return task.key, nbformat.writes(nb), time.monotonic() - start
+
+
+class _Log:
+    """The judge's warnings on a worker go to its stderr (a Dask worker's log)."""
+
+    def warning(self, text, *args):
+        print("grader:", text % args if args else text, file=sys.stderr)
+
+    info = debug = error = warning
+
+
+# ------------------------------------------------------------------ the coordinator's side
+
+@dataclass
+class Outcome:
+    done: int = 0
+    skipped: int = 0  # already executed (--resume)
+    failures: list[str] = field(default_factory=list)  # "label: why"
+    interrupted: bool = False
+    seconds: float = 0.0
+
+
+class Progress:
+    """notebooks done / total, rate, time left: one line redrawn on a terminal, a line
+    per notebook otherwise (logs, CI)."""
+
+    def __init__(self, total: int, stream=None, label="graded"):
+        self.total, self.done, self.failed = total, 0, 0
+        self.stream = stream or sys.stderr
+        self.start = time.monotonic()
+        self.label = label
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self.start
+        rate = self.done / elapsed * 60 if elapsed > 0 and self.done else 0.0
+        left = (self.total - self.done) / (rate / 60) if rate else None
+        width = 24
+        filled = int(width * self.done / self.total) if self.total else width
+        bar = "#" * filled + "." * (width - filled)
+        eta = "?" if left is None else _duration(left)
+        fails = f", {self.failed} failed" if self.failed else ""
+        return (f"[{bar}] {self.done}/{self.total} notebooks {self.label}, "
+                f"{rate:.1f}/min, {eta} left{fails}")
+
+    def step(self, failed: bool = False, note: str = "") -> None:
+        self.done += 1
+        self.failed += bool(failed)
+        if self.tty:
+            self.stream.write("\r" + self.line() + "\033[K")
+            if self.done == self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(self.line() + (f"  ({note})" if note else "") + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.done != self.total:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def _store(executed: Path, key: str, nb_json: str) -> None:
+    tmp = executed / f".{key}.tmp"
+    tmp.write_text(nb_json)
+    os.replace(tmp, executed / f"{key}.ipynb")
+
+
+def execute_tasks(tasks: list[Task], executed: Path, workers: int = 1, scheduler: str | None = None,
+                  progress_stream=None, log=print) -> Outcome:
+    """Execute every task not yet stored in ``executed``; each result is stored as soon as
+    it arrives, so Ctrl-C (KeyboardInterrupt) keeps everything finished before it."""
+    executed.mkdir(parents=True, exist_ok=True)
+    outcome = Outcome()
+    todo = []
+    for task in tasks:
+        if (executed / f"{task.key}.ipynb").exists():
+            outcome.skipped += 1
+        else:
+            todo.append(task)
+    if not todo:
+        return outcome
+    start = time.monotonic()
+    progress = Progress(len(todo), progress_stream)
+
+    def finished(task: Task, result=None, error: BaseException | None = None) -> None:
+        if error is None:
+            key, nb_json, _ = result
+            _store(executed, key, nb_json)
+            outcome.done += 1
+        else:
+            outcome.failures.append(f"{task.label}: {type(error).__name__}: {error}")
+        progress.step(failed=error is not None, note=task.label)
+
+    try:
+        if scheduler:
+            _run_dask(todo, scheduler, finished)
+        elif workers <= 1:
+            for task in todo:
+                try:
+                    result = grade_task(task)
+                except KeyboardInterrupt:
+                    raise
+                except Exception as exc:
+                    finished(task, error=exc)
+                else:
+                    finished(task, result)
+        else:
+            _run_pool(todo, workers, finished)
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    finally:
+        progress.close()
+        outcome.seconds = time.monotonic() - start
+    return outcome
+
+
+def _run_pool(todo: list[Task], workers: int, finished) -> None:
+    """Local workers: ``python -m grader.parallel`` processes, each grading one notebook
+    after another (the judge and the checks are imported once per worker). Plain
+    subprocesses rather than multiprocessing: nothing of the coordinator is inherited or
+    re-imported, and a script calling ``autograde()`` needs no ``__main__`` guard."""
+    import queue
+    import subprocess
+    import threading
+
+    from .paths import subprocess_env
+
+    jobs: queue.Queue = queue.Queue()
+    for task in todo:
+        jobs.put(task)
+    results: queue.Queue = queue.Queue()
+    procs: list[subprocess.Popen] = []
+    stop = threading.Event()
+
+    def drive(proc: subprocess.Popen) -> None:
+        while not stop.is_set():
+            try:
+                task = jobs.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                _send(proc.stdin, task)
+                status, value = _receive(proc.stdout)
+            except (OSError, EOFError, pickle.UnpicklingError) as exc:
+                results.put((task, None, RuntimeError(f"the worker process ended ({exc or 'no reply'})")))
+                return
+            results.put((task, value, None) if status == "ok" else (task, None, RuntimeError(value)))
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+
+    threads = []
+    count = min(workers, len(todo))
+    env = subprocess_env()
+    # Each kernel's torch takes every core by default: N kernels on C cores would fight
+    # over them. Give each worker (its kernel and its judge) C // N threads instead.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, str(max(1, _cores() // count)))
+    for _ in range(count):
+        proc = subprocess.Popen([sys.executable, "-m", "grader.parallel"], cwd=ROOT, env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        procs.append(proc)
+        thread = threading.Thread(target=drive, args=(proc,), daemon=True)
+        thread.start()
+        threads.append(thread)
+    try:
+        received = 0
+        while received < len(todo):
+            try:
+                task, value, error = results.get(timeout=0.5)
+            except queue.Empty:
+                if not any(t.is_alive() for t in threads) and results.empty():
+                    break
+                continue
+            received += 1
+            finished(task, value, error)
+    except KeyboardInterrupt:
+        stop.set()
+        for proc in procs:  # each judge stops and kills its kernel
+            if proc.poll() is None:
+                try:
+                    proc.send_signal(signal.SIGINT)
+                except OSError:
+                    pass
+        raise
+    finally:
+        stop.set()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        return os.cpu_count() or 1
+
+
+def _send(stream, obj) -> None:
+    data = pickle.dumps(obj)
+    stream.write(len(data).to_bytes(8, "big") + data)
+    stream.flush()
+
+
+def _receive(stream):
+    header = stream.read(8)
+    if len(header) < 8:
+        raise EOFError
+    size = int.from_bytes(header, "big")
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+def serve() -> None:
+    """A local worker: tasks in on stdin, results out on the original stdout; everything
+    else (the judge's warnings, a kernel's stray output) goes to stderr."""
+    proto = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    inp = sys.stdin.buffer
+    try:
+        while True:
+            try:
+                task = _receive(inp)
+            except EOFError:
+                return
+            try:
+                reply = ("ok", grade_task(task))
+            except Exception as exc:
+                reply = ("error", f"{type(exc).__name__}: {exc}")
+            _send(proto, reply)
+    except KeyboardInterrupt:
+        return
+
+
+def _run_dask(todo: list[Task], scheduler: str, finished) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:  # pragma: no cover
+        raise SystemExit("--scheduler needs dask's `distributed` package: pip install distributed")
+    with Client(scheduler, timeout="30s") as client:
+        futures = {}
+        for task in todo:
+            # pure=False: a resubmitted notebook runs again; retries=1: a worker lost
+            # mid-task (node preempted) is replaced by another one.
+            fut = client.submit(grade_task, task, key=f"grade-{task.key[:16]}-{time.time_ns()}",
+                                pure=False, retries=1)
+            futures[fut.key] = (fut, task)
+        try:
+            for fut in as_completed([f for f, _ in futures.values()]):
+                task = futures[fut.key][1]
+                if fut.status == "finished":
+                    finished(task, fut.result())
+                else:
+                    try:
+                        fut.result()
+                    except Exception as exc:
+                        finished(task, error=exc)
+        except KeyboardInterrupt:
+            client.cancel([f for f, _ in futures.values()])
+            raise
+
+
+if __name__ == "__main__":
+    serve()
