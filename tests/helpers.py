@@ -96,6 +96,23 @@ def question_runs(assignment: str) -> dict[str, list[str]]:
             for node in ast.walk(tree):
                 if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                     assigned.setdefault(node.id, gid)
+    # a run reads what earlier runs computed: take those too, in notebook order
+    order = [notebooks.grade_id(c) for c in nb.cells]
+    sources = {notebooks.grade_id(c): c.source for c in nb.cells if c.cell_type == "code"}
+    for exercise, runs in needs.items():
+        todo = list(runs)
+        while todo:
+            gid = todo.pop()
+            tree = ast.parse(sources[gid])
+            own = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            own |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in own:
+                    origin = assigned.get(node.id, "setup")
+                    if origin != "setup" and origin not in runs and order.index(origin) < order.index(gid):
+                        runs.append(origin)
+                        todo.append(origin)
+        runs.sort(key=order.index)
     return {exercise: needs[exercise] for exercise in names if exercise in needs}
 
 
