@@ -41,12 +41,16 @@ def _judged(assignment: str) -> dict:
     try:
         assert judge.execute(setup).status == "ok"
         # the runs that questions' tests read (helpers.question_runs), once: they are locked
-        runs = sorted({gid for needed in question_runs(assignment).values() for gid in needed})
-        if runs:
-            assert judge.execute(run_cells(assignment, runs)).status == "ok"
+        order = [notebooks.grade_id(c) for c in nb.cells]
+        runs = sorted({gid for needed in question_runs(assignment).values() for gid in needed},
+                      key=order.index)
         for case, (exercise, source) in cases.items():
             for name in names:
                 judge.execute(source if name == exercise else solutions[name])
+            if runs:  # after the first case's answers (the solution): the runs call them
+                outcome = judge.execute(run_cells(assignment, runs))
+                assert outcome.status == "ok", [o for o in outcome.outputs if o.get("output_type") == "error"]
+                runs = []
             for gid, code in tests:
                 if exercise is None or notebooks.exercise_of(gid, names) == exercise:
                     out[(case, gid)] = _normal(judge.verdict(gid, code))
