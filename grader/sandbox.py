@@ -71,7 +71,7 @@ class Sandbox(LoggingConfigurable):
 
     def _binds(self) -> list[str]:
         args: list[str] = []
-        made: set[str] = set()
+        made: set[str] = {"/tmp", SANDBOX_HOME}  # the sandbox's own tmpfs, made before
 
         def parents(path: str) -> None:
             parts = Path(path).parts
@@ -130,9 +130,12 @@ class Sandbox(LoggingConfigurable):
             cmd += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         else:
             cmd += ["--unshare-user"]
-        cmd += self._binds()
+        # /tmp first: the environment or the checkout may live below it (a CI clone in /tmp),
+        # and a later tmpfs would hide their binds
         cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(self.tmp_size),
-                "--tmpfs", "/tmp", "--perms", "1777", "--dir", SANDBOX_HOME, "--bind", rundir, rundir, "--bind", scratch, scratch,
+                "--tmpfs", "/tmp", "--perms", "1777", "--dir", SANDBOX_HOME]
+        cmd += self._binds()
+        cmd += ["--bind", rundir, rundir, "--bind", scratch, scratch,
                 "--chdir", scratch, "--remount-ro", "/", "--clearenv"]
         env = {
             "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",

@@ -92,7 +92,7 @@ def test_in_a_kernel_a_check_shows_the_block_and_a_one_line_traceback():
     test = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id")
                 == "test_expected_without_rescale")
     source = "".join(test["source"])
-    cells = [nbformat.v4.new_code_cell("expected_without_rescale = 123.0"),
+    cells = [nbformat.v4.new_code_cell("expected_without_rescale = \"five thousand\""),  # not a number
              nbformat.v4.new_code_cell(source),
              nbformat.v4.new_code_cell("from grader.checks.dropout import check_dropout_eval\n"
                                        "check_dropout_eval(lambda x, p=0.5, training=True, generator=None: x)")]
