@@ -19,7 +19,7 @@ from grader.paths import ROOT
 pytestmark = pytest.mark.slow
 
 CHROMIUM = browser.require_browser()
-DEMO = {"alice": "12", "bob": "8", "carol": "0", "dave": "6"}  # 03-dropout, out of 12
+DEMO = {"alice": "17", "bob": "11", "carol": "0", "dave": "11"}  # 03-dropout, out of 17 (test_pipeline agrees)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_formgrader_lists_the_demo_class_with_its_scores(lab, chrome):
             rows[cells[1]] = cells  # name, student id, email, overall score, edit
     assert set(DEMO) <= set(rows), rows
     for student, score in DEMO.items():
-        assert re.fullmatch(rf"{score}(\.0+)? / 12(\.0+)?", rows[student][3]), rows[student]
+        assert re.fullmatch(rf"{score}(\.0+)? / 17(\.0+)?", rows[student][3]), rows[student]
         assert "Demo" in rows[student][0]
     browser.shot(page, "instructor-01-formgrader-students")
 
@@ -123,7 +123,7 @@ def test_a_manual_grade_survives_autograde_and_reaches_the_report(course_root, t
     workdir = course_root / "classroom"
     db = f"sqlite:///{workdir / 'gradebook.db'}"
     with Gradebook(db) as gb:
-        grade = gb.find_grade("test_expected_without_rescale", "dropout", "03-dropout", "dave")
+        grade = gb.find_grade("test_expected_without_rescale_value", "dropout", "03-dropout", "dave")
         assert grade.score == 0
         grade.manual_score = 1.0  # what formgrader saves
         gb.db.commit()
@@ -131,7 +131,7 @@ def test_a_manual_grade_survives_autograde_and_reaches_the_report(course_root, t
     shutil.copytree(workdir / "demo" / "dave", inbox)
     autograde(inbox.parent, workdir, feedback=False, log=lambda m: None, sandbox=_sandbox_available())
     with Gradebook(db) as gb:
-        grade = gb.find_grade("test_expected_without_rescale", "dropout", "03-dropout", "dave")
+        grade = gb.find_grade("test_expected_without_rescale_value", "dropout", "03-dropout", "dave")
         assert (grade.manual_score, grade.score) == (1.0, 1.0)
     dave = next(r for r in gradebook_results(workdir) if r.student == "dave")
     assert dave.score == int(DEMO["dave"]) + 1

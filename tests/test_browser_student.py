@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 CHROMIUM = browser.require_browser()
 NOTEBOOK = "03-dropout/dropout.ipynb"
 RIGHT = "expected_without_rescale = 5000.0"
-WRONG = "expected_without_rescale = 10000.0"
+WRONG = 'expected_without_rescale = "ten thousand"'  # not a number: the visible check says so
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def test_student_runs_dropout_moves_the_widget_and_fixes_a_wrong_answer(lab, chr
 
     # A wrong answer: the test cell's message is in the viewport, mistake and fix included.
     question = _cell_with(page, RIGHT)
-    test_cell = _cell_with(page, "check_scaling_answer(expected_without_rescale)")
+    test_cell = _cell_with(page, "check_scaling_answer_is_a_number(expected_without_rescale)")
     question.scroll_into_view_if_needed()
     _run_answer_and_test(page, question, test_cell, WRONG)
     failure = page.locator(".grader-fail")
