@@ -47,10 +47,12 @@ def _judged(assignment: str) -> dict:
         for case, (exercise, source) in cases.items():
             for name in names:
                 judge.execute(source if name == exercise else solutions[name])
-            if runs:  # after the first case's answers (the solution): the runs call them
+            if runs:  # after the first case's answers (the solution): the runs call them,
                 outcome = judge.execute(run_cells(assignment, runs))
                 assert outcome.status == "ok", [o for o in outcome.outputs if o.get("output_type") == "error"]
                 runs = []
+                for name in names:  # and the question answers read the runs
+                    judge.execute(source if name == exercise else solutions[name])
             for gid, code in tests:
                 if exercise is None or notebooks.exercise_of(gid, names) == exercise:
                     out[(case, gid)] = _normal(judge.verdict(gid, code))
