@@ -12,7 +12,7 @@ def notebook_of(assignment: str) -> str:
     return nb.stem
 
 
-def run_cells(assignment: str, cells) -> str:
+def run_cells(assignment: str, cells, guarded: bool = False) -> str:
     """The sources of the notebook's locked experiment cells ``cells`` (grade_ids), in order.
 
     The in-process scorer runs only the setup, solution and test cells; a question whose test
@@ -20,6 +20,9 @@ def run_cells(assignment: str, cells) -> str:
     put this before the question's answer."""
     nb = notebooks.load(source_notebooks(assignment)[0])
     by_id = {notebooks.grade_id(c): c.source for c in nb.cells}
+    if guarded:  # each run on its own, as a notebook cell: its error stops neither the next nor the answer
+        return "".join(f"try:\n    exec({by_id[gid]!r}, globals())\nexcept Exception:\n    pass\n"
+                       for gid in cells)
     return "".join(by_id[gid] + "\n" for gid in cells)
 
 
@@ -29,7 +32,7 @@ def lost_points(assignment: str, mistake_name: str, runs: dict | None = None):
     mistake = catalogue(assignment)[mistake_name]
     source = mistake.source
     if runs and mistake.exercise in runs:
-        source = run_cells(assignment, runs[mistake.exercise]) + source
+        source = run_cells(assignment, runs[mistake.exercise], guarded=True) + source
     results = score_in_process(assignment, notebook_of(assignment), {mistake.exercise: source},
                                only=mistake.exercise)
     lost = {gid: r.max_score - r.score for gid, r in results.items() if r.score < r.max_score}
@@ -123,6 +126,6 @@ def with_runs(assignment: str, answers: dict[str, str]) -> dict[str, str]:
     for exercise, needed in question_runs(assignment).items():
         runs = [gid for gid in needed if gid not in done]
         if runs and exercise in out:
-            out[exercise] = run_cells(assignment, runs) + out[exercise]
+            out[exercise] = run_cells(assignment, runs, guarded=True) + out[exercise]
             done.update(runs)
     return out
