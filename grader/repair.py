@@ -10,12 +10,9 @@ and the rest of the notebook is graded as usual.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
-import nbformat
 
 from . import notebooks
-from .paths import COURSE
 
 NOTE = "# This cell was missing from your submission: the grader put the original back.\n"
 
@@ -42,20 +39,4 @@ def restore_missing_cells(nb, release) -> list[str]:
         nb.cells.insert(position, missing)
         position += 1
         restored.append(gid)
-    return restored
-
-
-def repair_file(path: Path, assignment: str) -> list[str]:
-    """Repair one submitted notebook in place; a file that is not a notebook is left for
-    nbgrader to report. Returns the restored grade_ids."""
-    release_path = COURSE / assignment / path.name
-    if not release_path.exists():
-        return []
-    try:
-        nb = nbformat.read(str(path), as_version=4)
-    except Exception:
-        return []
-    restored = restore_missing_cells(nb, notebooks.load(release_path))
-    if restored:
-        nbformat.write(nb, str(path))
     return restored

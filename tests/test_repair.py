@@ -1,7 +1,7 @@
 """Deleted cells are put back from the release, in place, before nbgrader grades."""
 from grader import notebooks, submissions
 from grader.paths import COURSE
-from grader.repair import NOTE, repair_file, restore_missing_cells
+from grader.repair import NOTE, restore_missing_cells
 
 
 def _ids(nb):
@@ -20,10 +20,3 @@ def test_restores_deleted_exercise_and_tests_in_their_places():
     cell = nb.cells[_ids(nb).index("Dropout")]
     assert cell.source.startswith(NOTE) and "raise NotImplementedError()" in cell.source
     assert restore_missing_cells(nb, release) == []  # nothing more to do
-
-
-def test_repair_file_leaves_non_notebooks_alone(tmp_path):
-    bad = tmp_path / "dropout.ipynb"
-    bad.write_text("{ not json")
-    assert repair_file(bad, "03-dropout") == []
-    assert bad.read_text() == "{ not json"

@@ -30,7 +30,6 @@ import collections.abc
 import itertools
 import re
 import socket
-import time
 import sys
 import types
 from typing import Any, Callable
@@ -1035,6 +1034,3 @@ def connect(path: str, side: str = KERNEL, namespace: dict | None = None, timeou
     sock.settimeout(None)
     return Peer(sock, side, namespace)
 
-
-def now() -> float:
-    return time.monotonic()
