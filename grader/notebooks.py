@@ -60,3 +60,67 @@ def points(nb) -> dict[str, float]:
 def strip_markers(source: str) -> str:
     """Solution text with the ### BEGIN/END SOLUTION (and HIDDEN TESTS) lines removed."""
     return _SOLUTION_MARKERS.sub("", source)
+
+
+def _assigned(tree) -> set[str]:
+    import ast
+
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return names | {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
+def question_runs(nb) -> dict[str, list[str]]:
+    """{exercise: the locked experiment cells its answer and tests read, in notebook order}.
+
+    A question is answered from a run: its solution reads the run's variables (``lams[best]``)
+    and its test passes them to a check (``check_best_lambda(best_lambda, lams, lam_rows)``).
+    Each name comes from the locked cell that first assigns it, and that run reads the runs
+    before it that assign the names it uses. The setup cell is not a run: it always runs. A
+    notebook runs these cells where they stand; so do the in-process scorer
+    (:func:`grader.score.score_in_process`) and the tests that replay a notebook."""
+    import ast
+
+    names = exercises(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    order = [grade_id(c) for c in code]
+    trees = {grade_id(c): ast.parse(strip_markers(c.source)) for c in code}
+    assigned: dict[str, str] = {}  # name -> grade_id of the first locked cell assigning it
+    needs: dict[str, list[str]] = {}
+
+    def read(exercise, used):
+        for name in used:
+            run = assigned.get(name, "setup")
+            if run != "setup" and run not in needs.setdefault(exercise, []):
+                needs[exercise].append(run)
+
+    for cell in code:
+        gid = grade_id(cell)
+        tree = trees[gid]
+        if is_test(cell):
+            exercise = exercise_of(gid, names)
+            read(exercise, [arg.id for node in ast.walk(tree) if isinstance(node, ast.Call)
+                            for arg in node.args if isinstance(arg, ast.Name) and arg.id != exercise])
+        elif is_solution(cell):
+            read(gid, _loaded(tree))
+        else:
+            for name in _assigned(tree):
+                assigned.setdefault(name, gid)
+    for runs in needs.values():  # a run reads what earlier runs computed: take those too
+        todo = list(runs)
+        while todo:
+            gid = todo.pop()
+            for name in _loaded(trees[gid]):
+                origin = assigned.get(name, "setup")
+                if origin != "setup" and origin not in runs and order.index(origin) < order.index(gid):
+                    runs.append(origin)
+                    todo.append(origin)
+        runs.sort(key=order.index)
+    return {exercise: needs[exercise] for exercise in names if needs.get(exercise)}
+
+
+def _loaded(tree) -> list[str]:
+    """Names a cell reads that it does not assign itself."""
+    import ast
+
+    own = _assigned(tree)
+    return [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in own]

@@ -1,8 +1,9 @@
 """Score answers in this process, without a kernel: the solution notebook's setup cell,
-its solution cells (or the answers given) and its test cells, hidden tests included, run
-in one namespace, and each test cell scores its points unless it raises or writes to
-stderr, as under nbgrader. Fast enough to run the whole mistake catalogue in the tests;
-the real nbgrader pipeline is tested separately on whole notebooks."""
+its solution cells (or the answers given), the experiment cells that questions read and
+its test cells, hidden tests included, run in one namespace in notebook order, and each
+test cell scores its points unless it raises or writes to stderr, as under nbgrader. Fast
+enough to run the whole mistake catalogue in the tests; the real nbgrader pipeline is
+tested separately on whole notebooks."""
 from __future__ import annotations
 
 import contextlib
@@ -14,12 +15,18 @@ from .paths import SOLUTIONS
 
 
 def score_in_process(assignment: str, name: str, answers: dict[str, str] | None = None,
-                     only: str | None = None) -> dict[str, CellResult]:
+                     only: str | None = None, runs: bool = True) -> dict[str, CellResult]:
     """{test grade_id: result}. ``answers`` replaces solution cells by exercise name;
-    ``only`` restricts the test cells run to one exercise's."""
+    ``only`` restricts the test cells run to one exercise's. With ``runs``, the locked
+    experiment cells that the tests run read (:func:`grader.notebooks.question_runs`) run
+    where the notebook has them, each on its own like a cell, quietly; the other
+    experiments are skipped (nothing graded reads them). ``runs=False`` skips them all:
+    the questions on them then fail."""
     nb = notebooks.load(SOLUTIONS / assignment / f"{name}.ipynb")
     names = notebooks.exercises(nb)
     answers = answers or {}
+    needed = {gid for exercise, gids in notebooks.question_runs(nb).items() if runs and only in (None, exercise)
+              for gid in gids}
     namespace: dict = {"__name__": "__main__"}
     results: dict[str, CellResult] = {}
     for cell in nb.cells:
@@ -31,6 +38,12 @@ def score_in_process(assignment: str, name: str, answers: dict[str, str] | None 
             try:
                 exec(compile(source, f"<{gid}>", "exec"), namespace)
             except Exception:  # a broken answer: its tests fail below, as in the notebook
+                pass
+        elif gid in needed:  # an experiment that a question reads: its errors are the run's, not a test's
+            try:
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                    exec(compile(cell.source, f"<{gid}>", "exec"), namespace)
+            except Exception:
                 pass
         elif notebooks.is_test(cell):
             exercise = notebooks.exercise_of(gid, names)

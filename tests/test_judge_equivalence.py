@@ -14,7 +14,7 @@ from grader.mistakes import catalogue
 from grader.paths import SOLUTIONS, assignments, source_notebooks
 from grader.sandbox import Sandbox
 from grader.score import score_in_process
-from helpers import question_runs, run_cells, with_runs
+from helpers import question_runs, run_cells
 
 pytestmark = pytest.mark.slow
 
@@ -66,11 +66,10 @@ def _in_process(assignment: str) -> dict:
     out = {}
     solutions = {notebooks.grade_id(c): notebooks.strip_markers(c.source)
                  for c in notebooks.load(source_notebooks(assignment)[0]).cells if notebooks.is_solution(c)}
-    for gid, r in score_in_process(assignment, name, with_runs(assignment, solutions)).items():
+    for gid, r in score_in_process(assignment, name, solutions).items():
         out[("solution", gid)] = None if r.score == r.max_score else _normal(r.message)
     for case, m in catalogue(assignment).items():
-        answers = with_runs(assignment, {m.exercise: m.source})
-        for gid, r in score_in_process(assignment, name, answers, only=m.exercise).items():
+        for gid, r in score_in_process(assignment, name, {m.exercise: m.source}, only=m.exercise).items():
             out[(case, gid)] = None if r.score == r.max_score else _normal(r.message)
     return out
 

@@ -2,7 +2,7 @@
 it, and correct answers written differently earn full marks."""
 
 from grader.score import score_in_process
-from helpers import mistake_tests, run_cells
+from helpers import mistake_tests
 
 A = "02-weight-decay"
 
@@ -55,10 +55,9 @@ EXPECTED = {
 }
 
 # The questions' tests read the sweep the notebook ran: run it before their answers.
-RUNS = {"best_weight_decay": ("seed_study",), "overfitting_starts": ("seed_study",)}
 
 
-test_every_mistake_has_an_expectation, test_mistake_is_caught_and_named = mistake_tests(A, EXPECTED, RUNS)
+test_every_mistake_has_an_expectation, test_mistake_is_caught_and_named = mistake_tests(A, EXPECTED)
 
 
 # Correct answers written differently from the notebook's: float64 accumulation, torch.norm
@@ -119,7 +118,7 @@ def no_decay_param_groups(model, weight_decay):
 
 # The questions on the sweep, answered differently: the sum over the draws (same argmin), a
 # Python loop, a 0-dim tensor. The sweep runs first (the in-process scorer skips experiment cells).
-ALTERNATIVES["best_weight_decay"] = run_cells(A, RUNS["best_weight_decay"]) + """
+ALTERNATIVES["best_weight_decay"] = """
 totals = [float(sweep["val_loss"][k].sum()) for k in range(len(lambdas))]
 best_weight_decay = lambdas[totals.index(min(totals))]
 """
