@@ -11,6 +11,11 @@ nbgrader's ``Execute`` in ``nbgrader_config.py``). For every code cell of the su
   over a socket (``grader.wire``). The verdict and its teaching message are written as the
   cell's outputs, so nbgrader's gradebook, feedback and formgrader show the judge's result.
 
+Questions answered from a run (``check_best_p(best_p, sweep)``) read the run's values as
+they were when the instructor's locked cell that computed them finished: the judge copies
+them out of the kernel right then (``runs``), so nothing the student's later cells do to
+``sweep`` reaches the check. A run that failed or was deleted leaves its names undefined.
+
 A cell that kills the kernel (``os._exit``, ``exit()``, memory, a loop that ignores
 SIGINT and is killed after the timeout) scores 0 for what depends on it: a fresh kernel
 replays the notebook without that cell and grading goes on. Each notebook also has a
@@ -29,6 +34,7 @@ import warnings
 from pathlib import Path
 
 import nbformat
+import torch
 
 from .kernel import INTERRUPT_GRACE, Kernel, KernelDied, Outcome
 from .sandbox import Sandbox
@@ -52,17 +58,57 @@ class _KernelGone(BaseException):
     """The kernel died while a test cell was talking to it."""
 
 
+class RunMissing(NameError):
+    """A name a test reads from a run that did not finish (its message is the feedback)."""
+
+
+class _NotData(Exception):
+    """A value that is not plain data (a function, a module): it is read live."""
+
+
+def _detached(value, depth: int = 0):
+    """A copy of a value that came over the wire, sharing nothing with the kernel (tensors
+    cloned out of their twins); :class:`_NotData` for anything but plain data."""
+    if depth > 64:
+        raise _NotData("too deep")
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes, torch.dtype, torch.Size)):
+        return value
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict) and type(value) is dict:
+        return {k: _detached(v, depth + 1) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_detached(v, depth + 1) for v in value)
+    if type(value).__module__ == "numpy":
+        return value.copy()
+    raise _NotData(type(value).__name__)
+
+
+class _Failed:
+    def __init__(self, name: str, run: str, why: str):
+        self.message = (f"`{name}` comes from the experiment cell `{run}`, which {why}: run it to the "
+                        "end without errors (and do not delete it), then answer from what it prints.")
+
+
 class StudentNamespace(dict):
     """The names a test cell reads: its own (the checks it imports) first, Python's
-    built-ins next, and anything else is looked up in the student's kernel."""
+    built-ins next, then the values runs left (``fixed``, copies), and anything else is
+    looked up in the student's kernel."""
 
-    def __init__(self, peer: Peer):
+    def __init__(self, peer: Peer, fixed: dict | None = None):
         super().__init__()
         self.peer = peer
+        self.fixed = fixed or {}
 
     def __missing__(self, name: str):
         if name in vars(builtins):
             raise KeyError(name)
+        if name in self.fixed:
+            value = self.fixed[name]
+            if isinstance(value, _Failed):
+                raise RunMissing(value.message)
+            value = self[name] = _detached(value)
+            return value
         try:
             value = self.peer.lookup(name)
         except NameError:
@@ -102,10 +148,18 @@ class Judge:
 
     # ------------------------------------------------------------------ the notebook
 
-    def run(self, nb, tests: dict[str, tuple[str, float]], folder: str | None) -> None:
-        """Grade ``nb`` in place: every code cell gets its outputs, test cells the verdict."""
+    def run(self, nb, tests: dict[str, tuple[str, float]], folder: str | None,
+            runs: dict[str, dict] | None = None) -> None:
+        """Grade ``nb`` in place: every code cell gets its outputs, test cells the verdict.
+        ``runs`` maps a locked experiment cell's grade_id to its instructor source and the
+        names tests read from it (:func:`run_specs`)."""
         _forget_checks()
         self.open(folder)
+        runs = runs or {}
+        order = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells]
+        for gid in sorted(runs, key=lambda g: order.index(g) if g in order else -1):
+            for name in runs[gid]["names"]:  # until a run sets it, the run has not happened
+                self.run_values[name] = _Failed(name, gid, "did not run")
         try:
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
@@ -118,7 +172,10 @@ class Judge:
                         cell.outputs = self._test(gid, code, points)
                         cell.execution_count = None
                     else:
-                        self._cell(index, cell)
+                        status = self._cell(index, cell)
+                        spec = runs.get(gid)
+                        if spec is not None and cell.source == spec["source"]:
+                            self._keep_run_values(gid, spec["names"], status)
                 except KeyboardInterrupt:
                     raise
                 except BaseException as exc:  # never let one notebook stop the class
@@ -145,6 +202,7 @@ class Judge:
         self._killed_by_test = False
         self.killers: set[int] = set()
         self.restarts = 0
+        self.run_values: dict = {}
         self._start()
 
     def close(self) -> None:
@@ -219,12 +277,13 @@ class Judge:
                 "ran in a fresh kernel without it"))
         self._restart()
 
-    def _cell(self, index: int, cell) -> None:
+    def _cell(self, index: int, cell) -> str:
+        """Run a cell in the kernel; its status: ok, error, timeout, died or skipped."""
         left = self._remaining()
         if left <= 0:
             cell.outputs = [_error("TimeBudgetExceeded", f"the notebook's time budget "
                                    f"({self.notebook_timeout:g} s) ran out before this cell")]
-            return
+            return "skipped"
         self._ensure_kernel()
         outcome = self.kernel.execute(cell.source, min(self.cell_timeout, left))
         if outcome.status == "died" and not outcome.started:  # it was dying before this cell
@@ -243,7 +302,7 @@ class Judge:
             self.killers.add(index)
             self.executed.append(index)
             self._restart()
-            return
+            return "died"
         if outcome.status == "died" or not self.kernel.alive():
             if outcome.status == "died":
                 cell.outputs.append(_error("KernelDied", "the kernel died while running this cell "
@@ -252,8 +311,9 @@ class Judge:
             self.killers.add(index)
             self.executed.append(index)
             self._restart()
-            return
+            return "died"
         self.executed.append(index)
+        return outcome.status
 
     # ------------------------------------------------------------------ test cells
 
@@ -275,8 +335,8 @@ class Judge:
                        "running, or were Python's import system or IPython's input changed?).")
         return _test_outputs(gid, 0 if message else points, points, message)
 
-    def _judge(self, gid: str, code: str) -> str | None:
-        limit = min(self.cell_timeout, self._remaining())
+    def _serving(self, limit: float):
+        """Ask the kernel to serve the judge: (its connection or None, the request's id)."""
         kernel = self.kernel
         msg_id = kernel.begin(SERVE.format(path=self.sock_path), silent=True)
         conn = None
@@ -290,6 +350,62 @@ class Judge:
                     break
         if conn is None:
             self._finish(msg_id)
+        return conn, msg_id
+
+    def _keep_run_values(self, gid: str, names: list[str], status: str) -> None:
+        """Copy the values a run just computed out of the kernel, for the tests that read
+        them; a run that did not finish leaves its names undefined."""
+        if status != "ok" or not self.kernel.alive():
+            why = {"timeout": "did not finish in time", "skipped": "did not run (time budget)"}.get(
+                status, "raised an error" if status == "error" else "ended the kernel")
+            self.run_values.update({n: _Failed(n, gid, why) for n in names})
+            return
+        limit = min(self.cell_timeout, max(self._remaining(), 1.0))
+        conn, msg_id = self._serving(limit)
+        if conn is None:
+            self.run_values.update({n: _Failed(n, gid, "could not be read back (was Python's import "
+                                                "system changed?)") for n in names})
+            return
+        peer = Peer(conn, JUDGE)
+        peer.deadline = time.monotonic() + limit
+
+        def on_deadline() -> float:
+            raise TestTimeout()
+
+        peer.on_deadline = on_deadline
+        todo = list(names)
+        try:
+            hello, _ = peer.recv()
+            if hello.get("op") != "hello":
+                raise framing.WireError("no hello")
+            while todo:
+                name = todo[0]
+                try:
+                    self.run_values[name] = _detached(peer.lookup(name))
+                except NameError:
+                    self.run_values[name] = _Failed(name, gid, "did not define it")
+                except _NotData:  # not data a student could have altered in place: read it live
+                    self.run_values.pop(name, None)
+                todo.pop(0)
+        except (Exception, TestTimeout, framing.PeerGone, framing.WireError, framing.Deadline):
+            self.run_values.update({n: _Failed(n, gid, "could not be read back") for n in todo})
+        finally:
+            try:
+                peer.deadline = time.monotonic() + INTERRUPT_GRACE
+                peer.on_deadline = None
+                peer.send({"op": "done"})
+            except (Exception, framing.PeerGone, framing.WireError, framing.Deadline):
+                pass
+            conn.close()
+        self._finish(msg_id)
+        if not self.kernel.alive():
+            self._killed_by_test = True  # the kernel died serving: the run is not to blame
+
+    def _judge(self, gid: str, code: str) -> str | None:
+        limit = min(self.cell_timeout, self._remaining())
+        kernel = self.kernel
+        conn, msg_id = self._serving(limit)
+        if conn is None:
             return _NOT_REACHED
         peer = Peer(conn, JUDGE)
         interrupted = []
@@ -308,13 +424,15 @@ class Judge:
             hello, _ = peer.recv()
             if hello.get("op") != "hello":
                 raise framing.WireError("no hello")
-            namespace = StudentNamespace(peer)
+            namespace = StudentNamespace(peer, self.run_values)
             code_obj = compile(code, f"<{gid}>", "exec")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 exec(code_obj, {"__builtins__": builtins, "__name__": "__main__"}, namespace)
         except AssertionError as exc:
             message = str(exc) or "the check failed."
+        except RunMissing as exc:
+            message = str(exc)
         except (TestTimeout, Interrupted):
             message = (f"the test did not finish within {limit:.0f} s: your code is too slow "
                        "or never returns (an endless loop?).")
@@ -391,6 +509,31 @@ except ImportError:  # pragma: no cover
     Execute = object
 
 
+def run_specs(tests: dict[str, tuple[str, float]], locked: dict[str, str]) -> dict[str, dict]:
+    """{grade_id of a locked cell: {"source": its code, "names": what test cells read from it}}:
+    the runs whose values :meth:`Judge.run` keeps for the questions. ``locked`` maps the
+    instructor's locked code cells (not tests, not answers) to their code."""
+    import ast
+
+    from .notebooks import _assigned, _loaded
+
+    read: set[str] = set()
+    for code, _ in tests.values():
+        try:
+            read.update(_loaded(ast.parse(code)))
+        except SyntaxError:
+            continue
+    specs = {}
+    for gid, source in locked.items():
+        try:
+            names = sorted(read & _assigned(ast.parse(source)))
+        except SyntaxError:
+            continue
+        if names:
+            specs[gid] = {"source": source, "names": names}
+    return specs
+
+
 class JudgeExecute(Execute):
     """nbgrader's execute step, replaced: the kernel is confined and the judge decides."""
 
@@ -401,22 +544,30 @@ class JudgeExecute(Execute):
         else:
             self.log.warning("grading WITHOUT a sandbox: the student's code runs with your "
                              "permissions (trusted submissions only)")
-        tests = self._tests(resources)
+        tests, runs = self._grading(resources)
         folder = resources.get("metadata", {}).get("path")
         judge = Judge(sandbox if sandbox.enabled else None, self.timeout or 120,
                       sandbox.notebook_timeout, self.log)
-        judge.run(nb, tests, folder)
+        judge.run(nb, tests, folder, runs)
         return nb, resources
 
     def _tests(self, resources) -> dict[str, tuple[str, float]]:
+        return self._grading(resources)[0]
+
+    def _grading(self, resources) -> tuple[dict[str, tuple[str, float]], dict[str, dict]]:
+        """From the gradebook (the instructor's source): the test cells, {grade_id: (code,
+        points)}, and the runs whose values questions read (:func:`run_specs`)."""
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gb:
             notebook = gb.find_notebook(info["notebook"], info["assignment"])
             solutions = {c.name for c in notebook.solution_cells}
+            grades = {c.name for c in notebook.grade_cells}
             sources = {c.name: c for c in notebook.source_cells}
             tests = {}
             for cell in notebook.grade_cells:
                 if cell.name in solutions or cell.cell_type != "code" or cell.name not in sources:
                     continue
                 tests[cell.name] = (sources[cell.name].source, float(cell.max_score))
-        return tests
+            locked = {c.name: c.source for c in notebook.source_cells
+                      if c.locked and c.cell_type == "code" and c.name not in solutions and c.name not in grades}
+        return tests, run_specs(tests, locked)

@@ -89,7 +89,7 @@ def _folder_files(folder: str | None) -> dict[str, bytes]:
     return out
 
 
-def task_key(nb, tests: dict, files: dict[str, bytes], limits: dict) -> str:
+def task_key(nb, tests: dict, files: dict[str, bytes], limits: dict, runs: dict | None = None) -> str:
     """What the judge's verdicts depend on. Left out: the folder's notebooks (nbgrader
     writes the graded copies there as it goes, in its own order) and nbgrader's
     ``timestamp.txt`` (the collection time, new at every run)."""
@@ -104,6 +104,7 @@ def task_key(nb, tests: dict, files: dict[str, bytes], limits: dict) -> str:
         "files": {n: hashlib.sha256(b).hexdigest() for n, b in files.items()
                   if not n.endswith(".ipynb") and n != "timestamp.txt"},
         "limits": limits,
+        "runs": runs or {},
         "code": _CODE_HASH,
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
@@ -125,6 +126,7 @@ class Task:
     tests: dict
     files: dict
     limits: dict
+    runs: dict | None = None  # the runs whose values questions read (grader.judge.run_specs)
 
     @property
     def label(self) -> str:
@@ -136,11 +138,11 @@ class Harvest(JudgeExecute):
 
     def preprocess(self, nb, resources):
         _, limits = _limits(self)
-        tests = self._tests(resources)
+        tests, runs = self._grading(resources)
         files = _folder_files(resources.get("metadata", {}).get("path"))
         info = resources["nbgrader"]
-        task = Task(task_key(nb, tests, files, limits), info["student"], info["assignment"],
-                    info["notebook"], nbformat.writes(nb), tests, files, limits)
+        task = Task(task_key(nb, tests, files, limits, runs), info["student"], info["assignment"],
+                    info["notebook"], nbformat.writes(nb), tests, files, limits, runs)
         out = Path(os.environ[TASKS_ENV])
         out.mkdir(parents=True, exist_ok=True)
         tmp = out / f".{task.key}.tmp"
@@ -156,9 +158,9 @@ class InjectExecuted(JudgeExecute):
 
     def preprocess(self, nb, resources):
         _, limits = _limits(self)
-        tests = self._tests(resources)
+        tests, runs = self._grading(resources)
         files = _folder_files(resources.get("metadata", {}).get("path"))
-        key = task_key(nb, tests, files, limits)
+        key = task_key(nb, tests, files, limits, runs)
         stored = Path(os.environ.get(EXECUTED_ENV, "/nonexistent")) / f"{key}.ipynb"
         if stored.exists():
             executed = nbformat.reads(stored.read_text(), as_version=4)
@@ -207,7 +209,7 @@ def grade_task(task: Task) -> tuple[str, str, float]:
                 f.write(data)
         judge = Judge(sandbox if sandbox.enabled else None, task.limits["cell_timeout"],
                       sandbox.notebook_timeout, _Log())
-        judge.run(nb, task.tests, folder)
+        judge.run(nb, task.tests, folder, task.runs)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return task.key, nbformat.writes(nb), time.monotonic() - start

@@ -26,7 +26,7 @@ SECRET = "SECRET-alice-7f3a9c"  # in alice's notebook only
 class Hostile:
     name: str
     category: str
-    answers: dict = field(default_factory=dict)  # exercise -> "correct" | "stub" | mistake name
+    answers: dict = field(default_factory=dict)  # exercise -> "correct" | "stub" | mistake name | code
     after: dict = field(default_factory=dict)  # grade_id -> extra cell source inserted after it
     append: dict = field(default_factory=dict)  # exercise -> code appended to its answer
     sabotage: bool = False  # breaks its own kernel's serving: may score below what it deserves
@@ -159,6 +159,19 @@ def _forged(path):
 _server.serve = _forged
 '''
 
+# The p with the HIGHEST validation loss: wrong on purpose. The payload then rewrites the
+# run's numbers, in place and by a new dict, so that this answer looks right to a check
+# reading the kernel's `sweep` after the answer.
+_WORST_P = """
+_means = [float(v.mean()) for v in sweep["val_loss"]]
+best_p = p_values[max(range(len(_means)), key=_means.__getitem__)]
+"""
+_TAMPER_RUN = '''
+_k = p_values.index(best_p)
+sweep["val_loss"][_k] -= 100.0          # in place: the tensor the kernel and the judge share
+sweep = dict(sweep, val_loss=sweep["val_loss"] - 0.0)
+'''
+
 _IDENTITY = 'def dropout(x, p=0.5, training=True, generator=None):\n    return x\n'
 
 _KILL_EXIT = "import os\nos._exit(1)\n"
@@ -222,6 +235,8 @@ def students() -> list[Hostile]:
         Hostile("h-odd-return", "inflation", {"dropout": _IDENTITY}, append={"dropout": _ODD_RETURN}),
         Hostile("h-forged-server", "inflation", {"dropout": WRONG}, after={"dropout": _FORGED_SERVER},
                 sabotage=True),
+        # a question's answer made to fit by rewriting the run it is checked against
+        Hostile("h-tampers-run", "inflation", {"best_p": _WORST_P}, append={"best_p": _TAMPER_RUN}),
         # 2. Reaching outside its own notebook
         Hostile("h-writes", "outside", after={"setup": _WRITES}),
         Hostile("h-reads", "outside", after={"setup": _READS}),
@@ -274,7 +289,7 @@ def answer_sources(student: Hostile) -> dict[str, str]:
     for exercise, source in solutions.items():
         choice = student.answers.get(exercise, "correct")
         out[exercise] = (source if choice == "correct" else stubs[exercise] if choice == "stub"
-                         else choice.strip("\n") if "def " in choice else mistakes[choice].source.strip("\n"))
+                         else choice.strip("\n") if "\n" in choice else mistakes[choice].source.strip("\n"))
     return out
 
 

@@ -48,7 +48,9 @@ def graded(tmp_path_factory):
     (ghost / f"{hostile.NOTEBOOK}.ipynb").write_text((subs / "alice" / hostile.ASSIGNMENT / f"{hostile.NOTEBOOK}.ipynb").read_text())
     before = _tree_hash([ROOT / p for p in WATCHED])
     subs_before = _tree_hash([subs / "alice", subs / "bob"])
-    env = {"GRADER_CELL_TIMEOUT": "10", "GRADER_NOTEBOOK_TIMEOUT": "240"}
+    # 20 s: the sweep that the questions read takes a few seconds idle, several times that on
+    # a loaded machine; the endless loops wait this long once each
+    env = {"GRADER_CELL_TIMEOUT": "20", "GRADER_NOTEBOOK_TIMEOUT": "300"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -105,6 +107,15 @@ def test_no_submission_earns_more_than_it_deserves(graded, name):
         assert score <= deserved[gid], (name, gid, score, deserved[gid], graded["results"][name].exercises())
         if not student.sabotage and deserved[gid] == full[gid]:
             assert score == full[gid], (name, gid, graded["results"][name].exercises())
+
+
+def test_a_question_is_checked_against_the_run_as_it_finished(graded):
+    # h-tampers-run answers the p with the highest validation loss, then rewrites `sweep` in
+    # its kernel so that this p looks lowest: the check still reads the sweep as it finished
+    cells = {c.grade_id: c for c in graded["results"]["h-tampers-run"].cells}
+    assert cells["test_best_p_value"].score == 0, cells["test_best_p_value"]
+    assert "validation" in cells["test_best_p_value"].message
+    assert cells["test_variance_ratio_value"].score == cells["test_variance_ratio_value"].max_score
 
 
 def test_honest_students_keep_full_marks(graded):
