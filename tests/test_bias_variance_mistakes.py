@@ -54,6 +54,12 @@ EXPECTED = {
     "answer_train_test_gap": ({"test_variance_means": 1}, {"test_variance_means": "gap between test and training loss"}),
     "answer_noise": ({"test_variance_means": 1}, {"test_variance_means": "noise* term"}),
     "answer_not_a_letter": ({"test_variance_means": 1}, {"test_variance_means": "not a string"}),
+    # the questions, answered wrongly from the notebook's own run
+    "lambda_lowest_variance": ({"test_best_lambda": 1}, {"test_best_lambda": "lowest, not the total"}),
+    "lambda_not_in_sweep": ({"test_best_lambda": 1}, {"test_best_lambda": "not one of the lambdas"}),
+    "removed_vs_weakest": ({"test_variance_removed": 1}, {"test_variance_removed": "not with no penalty"}),
+    "removed_sign": ({"test_variance_removed": 1}, {"test_variance_removed": "sign reversed"}),
+    "removed_left": ({"test_variance_removed": 1}, {"test_variance_removed": "variance left"}),
 }
 
 

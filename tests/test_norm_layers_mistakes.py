@@ -64,6 +64,10 @@ EXPECTED = {
     "eq_seed_swapped": ({"test_equivalent_norm": 1}, {"test_equivalent_norm": "seed's swapped statement"}),
     "eq_accepts_bad_groups": ({"test_equivalent_norm_errors": 1},
                               {"test_equivalent_norm_errors": "cannot be split"}),
+    # the questions, answered wrongly from the notebook's own run
+    "moved_inverted": ({"test_moved_layers": 1}, {"test_moved_layers": "did NOT move in your run"}),
+    "moved_all": ({"test_moved_layers": 1}, {"test_moved_layers": "did not move"}),
+    "bn_mode_lower": ({"test_better_bn_mode": 1}, {"test_better_bn_mode": "the higher of the two"}),
 }
 
 

@@ -211,6 +211,22 @@ variance_means = "c"
     "answer_not_a_letter": Mistake("variance_means", '''
 variance_means = 2
 ''', "a number instead of a letter"),
+    # ------------------------------------------------------- the questions on the run
+    "lambda_lowest_variance": Mistake("best_lambda", '''
+best_lambda = lams[min(range(len(lams)), key=lambda i: lam_rows[i]["variance"])]
+''', "the lambda with the lowest variance, not the lowest total"),
+    "lambda_not_in_sweep": Mistake("best_lambda", '''
+best_lambda = 0.05
+''', "a lambda the sweep did not try"),
+    "removed_vs_weakest": Mistake("variance_removed", '''
+variance_removed = lam_rows[0]["variance"] - lam_rows[best]["variance"]
+''', "compared with the weakest plotted penalty, not with no penalty"),
+    "removed_sign": Mistake("variance_removed", '''
+variance_removed = lam_rows[best]["variance"] - deg_rows[9]["variance"]
+''', "the drop with its sign reversed"),
+    "removed_left": Mistake("variance_removed", '''
+variance_removed = lam_rows[best]["variance"]
+''', "the variance left, not the variance removed"),
 }
 
 # The demo class's "typical mistakes" student submits these (make demo).

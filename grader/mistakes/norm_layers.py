@@ -248,6 +248,16 @@ def layer_norm_backward(grad_out, x, weight, eps=1e-5):
     y = (x - mean) / torch.sqrt(x.var(-1, unbiased=False, keepdim=True) + eps) * w + b
     return torch.autograd.grad(y, (x, w, b), grad_out)
 ''', "autograd instead of the derivation"),
+    # ------------------------------------------------------- the questions on the run
+    "moved_inverted": Mistake("moved_layers", '''
+moved_layers = [name for name, v in partner_moves.items() if v <= 1e-4]
+''', "the layers that did not move"),
+    "moved_all": Mistake("moved_layers", '''
+moved_layers = ["BN", "GN", "LN"]
+''', "every layer said to move, float rounding read as a move"),
+    "bn_mode_lower": Mistake("better_bn_mode", '''
+better_bn_mode = min(bn_modes, key=bn_modes.get)
+''', "the evaluation with the lower accuracy"),
 }
 
 # The demo class's "typical mistakes" student submits these (make demo).
