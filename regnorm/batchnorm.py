@@ -147,10 +147,10 @@ def evaluate_classifier(net: nn.Module, x, y, *, training: bool = False,
 def train_classifier(net: nn.Module, train: tuple, valid: tuple, *, epochs: int, batch_size: int,
                      lr: float = 0.01, momentum: float = 0.9, generator: torch.Generator | None = None,
                      show_progress: bool = False, desc: str = "training") -> ClassifierHistory:
-    """Mini-batch SGD on the cross-entropy, as in the seed's banknote script, with honest
+    """Mini-batch SGD (with momentum) on the cross-entropy, with honest
     bookkeeping: every batch loss is kept, the epoch's training loss is the mean over all
     its batches (not the last one), and validation is measured on held-out data in
-    ``eval()`` mode (the seed printed the training accuracy as "Valid Acc"). Batches are
+    ``eval()`` mode (not from the training loop's counters). Batches are
     drawn by a shuffle from ``generator``; an incomplete last batch is dropped."""
     x, y = train
     n = len(x)

@@ -11,7 +11,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
     shape = [1, c] + [1] * (x.dim() - 2)
     if {use_batch}:
         count = x.numel() // c
-        if training and count < 2:
+        if count < 2:
             raise ValueError(f"need more than 1 value per channel, got shape {{tuple(x.shape)}}")
         mean = x.mean(dim=dims, keepdim=True)
         var = x.var(dim=dims, unbiased={norm_unbiased}, keepdim=True)
@@ -207,7 +207,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
         "var = x.var(dim=dims", "var = x_stat.var(dim=dims"),
         "mean and variance detached: wrong gradients"),
     "accepts_single_value": Mistake("batch_norm", _bn().replace(
-        "        if training and count < 2:\n            raise ValueError(", "        if False:\n            raise ValueError("),
+        "        if count < 2:\n            raise ValueError(", "        if False:\n            raise ValueError("),
         "one value per channel accepted in training"),
     # ------------------------------------------------------------------ batch_norm_backward
     "backward_variance_constant": Mistake("batch_norm_backward", _bw(
