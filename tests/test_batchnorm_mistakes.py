@@ -224,7 +224,7 @@ class BatchNormFunction(torch.autograd.Function):
         grad_bias = grad_out.sum(0) if ctx.needs_input_grad[2] else None
         return grad_x, grad_weight, grad_bias, None
 ''',
-    "largest_lr_bn": "largest_lr_bn = bnx.largest_trained_lr(lr_sweep or bnx.lr_sweep(), 'BN') * 1.0",
+    "largest_lr_bn": "largest_lr_bn = bnx.largest_trained_lr(lr_sweep, 'BN') * 1.0",
     "first_layer_moved": "first_layer_moved = 'bn' + str(1)",
     "LeNetBN": '''
 class LeNetBN(nn.Module):

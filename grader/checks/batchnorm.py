@@ -1145,9 +1145,6 @@ def _largest(sweep, setup):
 @check
 def check_largest_lr_bn(largest_lr_bn, lr_sweep) -> None:
     """The largest learning rate at which the BN network trained, recomputed from the sweep run."""
-    if lr_sweep is None:          # the sweep cell was not run (e.g. scoring without experiments)
-        from regnorm.batchnorm import lr_sweep as run_sweep
-        lr_sweep = run_sweep()
     value = _number(largest_lr_bn, "largest_lr_bn")
     expected = _largest(lr_sweep, "BN")
     if expected is None:
@@ -1180,29 +1177,6 @@ def check_largest_lr_bn(largest_lr_bn, lr_sweep) -> None:
          "(the largest learning rate marked as trained).")
 
 
-def _reference_probe():
-    """batch_dependence of a LeNet with batch norm, for scoring without the experiment cell."""
-    from regnorm.batchnorm import batch_dependence
-    from regnorm.images import two_class_images
-
-    class _LeNetBN(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1, self.bn1 = nn.Conv2d(3, 6, 5), nn.BatchNorm2d(6)
-            self.conv2, self.bn2 = nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16)
-            self.fc1, self.bn3 = nn.Linear(400, 120), nn.BatchNorm1d(120)
-            self.fc2, self.fc3 = nn.Linear(120, 84), nn.Linear(84, 2)
-
-        def forward(self, x):
-            out = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
-            out = F.max_pool2d(F.relu(self.bn2(self.conv2(out))), 2).flatten(1)
-            return self.fc3(F.relu(self.fc2(F.relu(self.bn3(self.fc1(out))))))
-
-    torch.manual_seed(0)  # restored by @check
-    x, _ = two_class_images(16, generator=generator(12))
-    return batch_dependence(_LeNetBN(), x[:8], x[8:])
-
-
 def _first_moved(probe, mode="train", tol=1e-6):
     return next((name for name, change in probe[mode].items() if change > tol), None)
 
@@ -1210,8 +1184,6 @@ def _first_moved(probe, mode="train", tol=1e-6):
 @check
 def check_first_layer_moved(first_layer_moved, batch_probe) -> None:
     """The first layer whose output for image 0 changed with the rest of the batch, from the run."""
-    if batch_probe is None:       # the experiment cell was not run (e.g. scoring without experiments)
-        batch_probe = _reference_probe()
     layers = list(batch_probe["train"])
     if not isinstance(first_layer_moved, str) or first_layer_moved not in layers:
         fail(f"first_layer_moved is {first_layer_moved!r}; expected one of the layer names "

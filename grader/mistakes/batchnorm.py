@@ -271,11 +271,10 @@ def batch_norm_backward(grad_out, x, weight, eps=1e-5):
         "backward returns 3 gradients for 4 inputs (nothing for eps)"),
     # ------------------------------------------------------------------ questions
     "lr_answer_without_bn": Mistake("largest_lr_bn", """
-largest_lr_bn = bnx.largest_trained_lr(lr_sweep or bnx.lr_sweep(), "no BN")
+largest_lr_bn = bnx.largest_trained_lr(lr_sweep, "no BN")
 """, "the largest learning rate of the network without BN"),
     "lr_answer_first_failure": Mistake("largest_lr_bn", """
-_s = lr_sweep or bnx.lr_sweep()
-largest_lr_bn = min(lr for lr in _s["lrs"] if lr > bnx.largest_trained_lr(_s, "BN"))
+largest_lr_bn = min(lr for lr in lr_sweep["lrs"] if lr > bnx.largest_trained_lr(lr_sweep, "BN"))
 """, "the first learning rate at which BN did not train"),
     "layer_answer_conv1": Mistake("first_layer_moved", """
 first_layer_moved = "conv1"
