@@ -515,18 +515,18 @@ def run_specs(tests: dict[str, tuple[str, float]], locked: dict[str, str]) -> di
     instructor's locked code cells (not tests, not answers) to their code."""
     import ast
 
-    from .notebooks import _assigned, _loaded
+    from .notebooks import assigned_names, read_names
 
     read: set[str] = set()
     for code, _ in tests.values():
         try:
-            read.update(_loaded(ast.parse(code)))
+            read.update(read_names(ast.parse(code)))
         except SyntaxError:
             continue
     specs = {}
     for gid, source in locked.items():
         try:
-            names = sorted(read & _assigned(ast.parse(source)))
+            names = sorted(read & assigned_names(ast.parse(source)))
         except SyntaxError:
             continue
         if names:

@@ -62,7 +62,7 @@ def strip_markers(source: str) -> str:
     return _SOLUTION_MARKERS.sub("", source)
 
 
-def _assigned(tree) -> set[str]:
+def assigned_names(tree) -> set[str]:
     import ast
 
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
@@ -103,15 +103,15 @@ def question_runs(nb) -> dict[str, list[str]]:
             read(exercise, [arg.id for node in ast.walk(tree) if isinstance(node, ast.Call)
                             for arg in node.args if isinstance(arg, ast.Name) and arg.id != exercise])
         elif is_solution(cell):
-            read(gid, _loaded(tree))
+            read(gid, read_names(tree))
         else:
-            for name in _assigned(tree):
+            for name in assigned_names(tree):
                 assigned.setdefault(name, gid)
     for runs in needs.values():  # a run reads what earlier runs computed: take those too
         todo = list(runs)
         while todo:
             gid = todo.pop()
-            for name in _loaded(trees[gid]):
+            for name in read_names(trees[gid]):
                 origin = assigned.get(name, "setup")
                 if origin != "setup" and origin not in runs and order.index(origin) < order.index(gid):
                     runs.append(origin)
@@ -120,9 +120,9 @@ def question_runs(nb) -> dict[str, list[str]]:
     return {exercise: needs[exercise] for exercise in names if needs.get(exercise)}
 
 
-def _loaded(tree) -> list[str]:
+def read_names(tree) -> list[str]:
     """Names a cell reads that it does not assign itself."""
     import ast
 
-    own = _assigned(tree)
+    own = assigned_names(tree)
     return [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in own]

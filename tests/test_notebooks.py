@@ -194,3 +194,21 @@ def test_every_assignment_has_a_mistake_catalogue_with_its_test(assignment):
     assert 1 <= len(demo) <= 4 and len({m.exercise for m in demo.values()}) == len(demo)
     topic = CONTRACT[assignment][0]
     assert (ROOT / "tests" / f"test_{topic}_mistakes.py").exists()
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.parent.name)
+def test_questions_read_runs_that_no_answer_overwrites(source):
+    """The judge passes a question's check the values of the run as the locked cell left them
+    (grader.judge.run_specs): such a name must come from runs only, never from an answer
+    cell, or the judge would hide the student's own value; and each question has its run."""
+    from grader.judge import run_specs
+
+    nb = notebooks.load(source)
+    tests = {notebooks.grade_id(c): (notebooks.strip_markers(c.source), 1.0) for c in nb.cells if notebooks.is_test(c)}
+    locked = {notebooks.grade_id(c): c.source for c in nb.cells if c.cell_type == "code" and not notebooks.is_test(c)
+              and not notebooks.is_solution(c) and notebooks.nbgrader_meta(c).get("locked")}
+    kept = {name for spec in run_specs(tests, locked).values() for name in spec["names"]}
+    answered = set().union(*(notebooks.assigned_names(ast.parse(notebooks.strip_markers(c.source)))
+                             for c in nb.cells if notebooks.is_solution(c)))
+    assert not kept & answered
+    assert set(notebooks.question_runs(nb)) and kept  # every assignment asks about its own run
