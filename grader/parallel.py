@@ -62,7 +62,8 @@ def _grader_code_hash() -> str:
     """A hash of the code the verdicts depend on: a changed check re-grades on --resume."""
     h = hashlib.sha256()
     pkg = ROOT / "grader"
-    for sub in ("judge.py", "kernel.py", "sandbox.py", "feedback.py", "wire", "checks", "hidden", "mistakes"):
+    for sub in ("judge.py", "kernel.py", "sandbox.py", "feedback.py", "notebooks.py", "wire", "checks", "hidden",
+                "mistakes"):
         path = pkg / sub
         files = sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.exists() else []
         for f in files:
