@@ -183,7 +183,7 @@ class Judge:
                     text = f"the grader could not run this cell ({type(exc).__name__}); it scores 0."
                     cell.outputs = (_test_outputs(gid, 0, tests[gid][1], text) if gid in tests
                                     else [_error("GraderError", text)])
-                    self._killed_by_test = True  # a fresh kernel next, no cell blamed
+                    self._no_blame = True  # a fresh kernel next, no cell blamed
                     self._stop()
         finally:
             self.close()
@@ -199,7 +199,7 @@ class Judge:
         self.executed: list[int] = []
         self._replay_source: dict[int, str] = {}
         self.cells: dict = {}
-        self._killed_by_test = False
+        self._no_blame = False
         self.killers: set[int] = set()
         self.restarts = 0
         self.run_values: dict = {}
@@ -267,8 +267,8 @@ class Judge:
         ends the kernel just after its cell has finished)."""
         if self.kernel is not None and self.kernel.alive():
             return
-        if self._killed_by_test:  # a test's call of student code killed it: no cell to blame
-            self._killed_by_test = False
+        if self._no_blame:  # killed by a test calling student code, or before a cell began: no cell to blame
+            self._no_blame = False
         elif self.executed and self.executed[-1] not in self.killers:
             last = self.executed[-1]
             self.killers.add(last)
@@ -286,7 +286,12 @@ class Judge:
             return "skipped"
         self._ensure_kernel()
         outcome = self.kernel.execute(cell.source, min(self.cell_timeout, left))
-        if outcome.status == "died" and not outcome.started:  # it was dying before this cell
+        if outcome.status == "died" and not outcome.started:
+            # Dead before it said it had started: the kernel was dying already, or this cell
+            # killed it at once (``os._exit`` can end the kernel before its "busy" message
+            # leaves). Blame no cell: a fresh kernel replays the earlier cells (one that
+            # kills it there is found by the replay), then this cell runs once more.
+            self._no_blame = True
             self._ensure_kernel()
             outcome = self.kernel.execute(cell.source, min(self.cell_timeout, self._remaining()))
         cell.outputs = outcome.outputs
@@ -399,7 +404,7 @@ class Judge:
             conn.close()
         self._finish(msg_id)
         if not self.kernel.alive():
-            self._killed_by_test = True  # the kernel died serving: the run is not to blame
+            self._no_blame = True  # the kernel died serving: the run is not to blame
 
     def _judge(self, gid: str, code: str) -> str | None:
         limit = min(self.cell_timeout, self._remaining())
@@ -457,7 +462,7 @@ class Judge:
             conn.close()
         self._finish(msg_id)
         if not kernel.alive():
-            self._killed_by_test = True
+            self._no_blame = True
         return _clean(message) if message is not None else None
 
     def _finish(self, msg_id: str) -> None:
