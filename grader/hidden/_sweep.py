@@ -71,7 +71,8 @@ def check_step(answer, sweep, name: str, row: int) -> None:
     train_index = int(sweep["train_history"][row].mean(dim=0).argmin())
     if value == steps[train_index]:
         fail(
-            f"{name} = {value:g} is where the *training* loss is lowest; it keeps falling to the end.",
+            f"{name} = {value:g} is where the *training* loss is lowest; it goes on falling long "
+            "after the validation loss has turned up.",
             "over-fitting starts where the *validation* loss stops falling: use sweep['val_history'].",
         )
     other = [steps[int(sweep["val_history"][k].mean(dim=0).argmin())] for k in range(len(sweep["values"]))]
