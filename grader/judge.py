@@ -395,16 +395,21 @@ class Judge:
         except (Exception, TestTimeout, framing.PeerGone, framing.WireError, framing.Deadline):
             self.run_values.update({n: _Failed(n, gid, "could not be read back") for n in todo})
         finally:
-            try:
-                peer.deadline = time.monotonic() + INTERRUPT_GRACE
-                peer.on_deadline = None
-                peer.send({"op": "done"})
-            except (Exception, framing.PeerGone, framing.WireError, framing.Deadline):
-                pass
-            conn.close()
+            self._hang_up(peer, conn, msg_id)
+
+    def _hang_up(self, peer: Peer, conn, msg_id: str) -> None:
+        """End a serving request; a kernel that died serving blames no cell."""
+        kernel = self.kernel
+        try:
+            peer.deadline = time.monotonic() + INTERRUPT_GRACE
+            peer.on_deadline = None
+            peer.send({"op": "done"})
+        except (Exception, framing.PeerGone, framing.WireError, framing.Deadline):
+            pass
+        conn.close()
         self._finish(msg_id)
-        if not self.kernel.alive():
-            self._no_blame = True  # the kernel died serving: the run is not to blame
+        if not kernel.alive():
+            self._no_blame = True
 
     def _judge(self, gid: str, code: str) -> str | None:
         limit = min(self.cell_timeout, self._remaining())
@@ -453,16 +458,7 @@ class Judge:
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
         finally:
-            try:
-                peer.deadline = time.monotonic() + INTERRUPT_GRACE
-                peer.on_deadline = None
-                peer.send({"op": "done"})
-            except (Exception, framing.PeerGone, framing.WireError, framing.Deadline):
-                pass
-            conn.close()
-        self._finish(msg_id)
-        if not kernel.alive():
-            self._no_blame = True
+            self._hang_up(peer, conn, msg_id)
         return _clean(message) if message is not None else None
 
     def _finish(self, msg_id: str) -> None:
