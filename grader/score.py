@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 
 from . import notebooks
 from .autograde import CellResult
@@ -45,6 +46,10 @@ def score_in_process(assignment: str, name: str, answers: dict[str, str] | None 
                     exec(compile(cell.source, f"<{gid}>", "exec"), namespace)
             except Exception:
                 pass
+            finally:
+                plt = sys.modules.get("matplotlib.pyplot")  # its figures are for a reader: none here
+                if plt is not None:
+                    plt.close("all")
         elif notebooks.is_test(cell):
             exercise = notebooks.exercise_of(gid, names)
             if only is not None and exercise != only:
