@@ -19,8 +19,8 @@ def score_in_process(assignment: str, name: str, answers: dict[str, str] | None 
                      only: str | None = None, runs: bool = True) -> dict[str, CellResult]:
     """{test grade_id: result}. ``answers`` replaces solution cells by exercise name;
     ``only`` restricts the test cells run to one exercise's. With ``runs``, the locked
-    experiment cells that the tests run read (:func:`grader.notebooks.question_runs`) run
-    where the notebook has them, each on its own like a cell, quietly; the other
+    experiment cells that the scored questions read (:func:`grader.notebooks.question_runs`)
+    run where the notebook has them, each on its own like a cell, quietly; the other
     experiments are skipped (nothing graded reads them). ``runs=False`` skips them all:
     the questions on them then fail."""
     nb = notebooks.load(SOLUTIONS / assignment / f"{name}.ipynb")
