@@ -29,7 +29,8 @@ def _driver(url):
 
 c.CourseDirectory.db_url = _driver(os.environ.get("GRADER_DB_URL") or (
     "sqlite:///" + os.path.join(c.CourseDirectory.root, "classroom", "gradebook.db")))
-c.CourseDirectory.course_id = "regnorm"
+# The course id (the exchange's folder); the course hub (deploy/hub/) may name it otherwise.
+c.CourseDirectory.course_id = os.environ.get("REGNORM_COURSE_ID", "regnorm")
 
 # The released stub of every solution region.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

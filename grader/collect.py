@@ -7,7 +7,12 @@ no submission can steer.
 * Student, assignment and notebook names are checked and reported, never used as glob
   patterns: a student folder named ``[m11]`` or ``*`` is refused, not expanded.
 * One bad entry never aborts the run: it is reported and the rest is collected.
-* ``submitted/`` is made anew for every run, so nothing an earlier run left is graded again.
+* ``submitted/`` is made anew for every run, so nothing an earlier run left is graded again
+  (built beside it and swapped in at the end, so the folder nbgrader's own ``collect``
+  fills, ``classroom/submitted``, can itself be what is graded).
+* What nbgrader's exchange wrote beside a submission is kept when it is well formed: its
+  ``timestamp.txt`` (late penalties) and ``submission_secret.txt`` (where the student's
+  feedback is released); anything else in the folder is ignored.
 * Each notebook is read as data and written back normalised: nbgrader metadata restored
   from the release (a cell cannot claim to be a test or a solution it is not), duplicated
   grade_ids repaired (the first kept, the rest reported), deleted exercise and test cells
@@ -75,7 +80,8 @@ def collect(submissions: Path, workdir: Path, log=print) -> Collection:
     if not root.is_dir():
         out.report(f"{submissions}: not a folder")
         return out
-    submitted = workdir / "submitted"
+    final = workdir / "submitted"
+    submitted = workdir / "submitted.new"
     shutil.rmtree(submitted, ignore_errors=True)
     submitted.mkdir(parents=True)
     known = set(assignments())
@@ -101,9 +107,44 @@ def collect(submissions: Path, workdir: Path, log=print) -> Collection:
             dest = submitted / student.name / folder.name
             taken = _collect_assignment(Path(folder.path), folder.name, dest, where, out, log)
             if taken:
-                (dest / "timestamp.txt").write_text(stamp)
+                kept = _exchange_files(Path(folder.path))
+                (dest / "timestamp.txt").write_text(kept.pop("timestamp.txt", stamp))
+                for name, text in kept.items():
+                    (dest / name).write_text(text)
                 out.found.setdefault(folder.name, []).append(student.name)
+    shutil.rmtree(final, ignore_errors=True)
+    submitted.rename(final)
     return out
+
+
+_SECRET = re.compile(r"^[0-9a-f]{16,256}$")
+
+
+def _exchange_files(folder: Path) -> dict[str, str]:
+    """nbgrader's ``timestamp.txt`` and ``submission_secret.txt`` in a collected folder,
+    when they are small regular files of the expected form (never followed through a link)."""
+    from nbgrader.utils import parse_utc
+
+    kept = {}
+    for name in ("timestamp.txt", "submission_secret.txt"):
+        try:
+            fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                continue
+            raw = f.read(300)
+        try:
+            text = raw.decode("ascii").strip()
+            if name == "timestamp.txt":
+                parse_utc(text)
+            elif not _SECRET.match(text):
+                continue
+        except Exception:
+            continue
+        kept[name] = text
+    return kept
 
 
 def _collect_assignment(folder: Path, assignment: str, dest: Path, where: str,

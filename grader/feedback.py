@@ -17,13 +17,15 @@ Two callers, one look:
   up among the test cells of the release (``course/*/*.ipynb``) and of the source
   notebooks (``solutions/``, for hidden tests) and reads the ``grade_id`` and ``points``
   from that cell's nbgrader metadata. A cell found in neither (an edited copy) shows the
-  check's name without points.
+  check's name without points. Under nbgrader's Validate, which reports a failing cell by
+  its traceback alone, the traceback carries the same block.
 """
 from __future__ import annotations
 
 import functools
 import html
 import json
+import os
 from pathlib import Path
 
 __all__ = ["cell_outputs", "split_message", "failure_text", "failure_html", "pass_text",
@@ -210,4 +212,9 @@ def show_failure(check_name: str, exc: BaseException) -> None:
     from IPython.display import display
 
     display(_Block(failure_html(test_id, message, points), failure_text(test_id, message, points)))
-    exc._render_traceback_ = lambda: short_traceback(test_id)  # read by IPython's showtraceback
+    lines = short_traceback(test_id)
+    if os.environ.get("NBGRADER_EXECUTION") == "validate":
+        # nbgrader's Validate shows a failing cell's traceback, not the block displayed
+        # above it: there the traceback carries the same mistake and fix.
+        lines = [failure_text(test_id, message, points)] + lines
+    exc._render_traceback_ = lambda: lines  # read by IPython's showtraceback

@@ -106,7 +106,10 @@ class Sandbox(LoggingConfigurable):
         for p in sorted(prefixes, key=len):
             if not any(p.startswith(q + "/") for q in prefixes if q != p):
                 ro(p)
-        ro(str(HELPERS))
+        # The course helpers beside the wire, first on PYTHONPATH: the kernel imports the
+        # regnorm/ of the course being graded, wherever the environment was installed from
+        # (an instructor's own copy of the course on a hub, a venv made from another checkout).
+        ro(str(HELPERS), f"{SANDBOX_LIB}/regnorm")
         # An installed (not editable) copy of the grader inside the environment is hidden.
         spec = importlib.util.find_spec("grader")
         for location in (spec.submodule_search_locations or []) if spec else []:
