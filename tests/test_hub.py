@@ -19,6 +19,7 @@ fails instead where GRADER_REQUIRE_HUB is set (CI).
 from __future__ import annotations
 
 import os
+import re
 import time
 import shutil
 import sys
@@ -33,6 +34,8 @@ from grader.score import score_in_process
 
 sys.path.insert(0, str(Path(__file__).parent))
 import hostile  # noqa: E402
+import hub_walk  # noqa: E402
+from browser import Browser, chromium_path  # noqa: E402
 from hub import Hub, Users, open_to_others  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -92,6 +95,7 @@ def _ok(response, what: str) -> dict:
 def cycle():
     _require()
     users = Users(["i", "a", "b", "c"])
+    browser = None
     facts: dict = {"names": {r: users.names[r] for r in "abc"}, "seconds": {}}
     clock = [time.time()]
 
@@ -121,16 +125,24 @@ def cycle():
             nbs = _notebooks()
             facts["listed"], facts["validate"] = {}, {}
             path = f"{ASSIGNMENT}/{NOTEBOOK}.ipynb"
+            browser = Browser(chromium_path()) if chromium_path() else None
+            if browser:
+                pages = {"a": hub_walk.login(browser, hub.url, users.names["a"], users.password)}
             for role, client in students.items():
                 facts["listed"][role] = _ok(client.server("GET", "assignments", params={"course_id": COURSE_ID}),
                                             "list")
-                _ok(client.server("POST", "assignments/fetch",
-                                  data={"course_id": COURSE_ID, "assignment_id": ASSIGNMENT}), "fetch")
-                client.put_notebook(path, nbs[role])
+                if browser and role == "a":  # in the browser: the Assignments tab's Fetch and Submit
+                    hub_walk.fetch_and_submit(pages["a"], client, nbs[role], ASSIGNMENT, NOTEBOOK)
+                else:
+                    _ok(client.server("POST", "assignments/fetch",
+                                      data={"course_id": COURSE_ID, "assignment_id": ASSIGNMENT}), "fetch")
+                    client.put_notebook(path, nbs[role])
                 facts["validate"][role] = _ok(client.server("POST", "assignments/validate", data={"path": path}),
                                               "validate")["value"]
-                _ok(client.server("POST", "assignments/submit",
-                                  data={"course_id": COURSE_ID, "assignment_id": ASSIGNMENT}), "submit")
+                if not (browser and role == "a"):
+                    _ok(client.server("POST", "assignments/submit",
+                                      data={"course_id": COURSE_ID, "assignment_id": ASSIGNMENT}), "submit")
+            facts["rss_mb"] = _rss_mb(users)
             facts["denied"] = _permissions(hub, users, teacher, students)
             lap("students")
             _ok(teacher.server("POST", f"{fg}/collect"), "collect")
@@ -152,9 +164,18 @@ def cycle():
             lap("expected")
             _ok(teacher.server("POST", f"{fg}/release_feedback"), "release feedback")
             facts["feedback"] = {}
+            if browser:
+                facts["browser_feedback"] = hub_walk.read_feedback(pages["a"], hub.url, users.names["a"],
+                                                                   ASSIGNMENT, NOTEBOOK)
+                teacher_page = hub_walk.login(browser, hub.url, users.names["i"], users.password)
+                facts["formgrader_students"] = hub_walk.formgrader_students(teacher_page, hub.url,
+                                                                            users.names["i"])
+                facts["outside_requests"] = list(browser.outside)
             for role, client in students.items():
-                _ok(client.server("POST", "assignments/fetch_feedback",
-                                  data={"course_id": COURSE_ID, "assignment_id": ASSIGNMENT}), "fetch feedback")
+                if not (browser and role == "a"):
+                    _ok(client.server("POST", "assignments/fetch_feedback",
+                                        data={"course_id": COURSE_ID, "assignment_id": ASSIGNMENT}),
+                        "fetch feedback")
                 pages = sorted(users.home(role).glob(f"{ASSIGNMENT}/feedback/*/{NOTEBOOK}.html"))
                 facts["feedback"][role] = pages[-1].read_text() if pages else None
             facts["modes"] = {"classroom": (course / "classroom").stat().st_mode & 0o777,
@@ -163,9 +184,22 @@ def cycle():
             lap("feedback")
             yield facts
         finally:
+            if browser:
+                browser.close()
             hub.stop()
             users.remove()
             hub.cleanup()
+
+
+def _rss_mb(users) -> dict:
+    """Resident memory of each user's processes, in MB (their server and any kernel)."""
+    import subprocess
+
+    out = {}
+    for role, name in users.names.items():
+        ps = subprocess.run(["ps", "-u", name, "-o", "rss="], capture_output=True, text=True)
+        out[role] = round(sum(int(x) for x in ps.stdout.split()) / 1024)
+    return out
 
 
 def _permissions(hub, users, teacher, students) -> dict:
@@ -216,7 +250,8 @@ def test_the_formgrader_autograde_button_grades_through_the_judge(cycle):
 def test_every_student_fetches_their_own_feedback(cycle):
     for role, page in cycle["feedback"].items():
         assert page, f"student {role} found no feedback"
-        assert cycle["names"][role] in page or ASSIGNMENT in page
+        shown = re.search(r"Score:\s*([\d.]+)\s*/\s*([\d.]+)", page)
+        assert shown and float(shown.group(1)) == cycle["scores"][role], (role, shown and shown.group(0))
     assert "How to fix" in cycle["feedback"]["b"]
 
 
@@ -232,6 +267,17 @@ def test_permissions_a_class_relies_on(cycle):
     assert all(mode == 0o700 for mode in cycle["modes"]["homes"].values()), cycle["modes"]
 
 
+def test_a_student_and_the_instructor_in_the_browser(cycle):
+    if "browser_feedback" not in cycle:
+        pytest.skip("the browser walk needs Debian's chromium (`apt-get install chromium`; .ci/run installs it)")
+    # the student fetched, submitted and read their feedback from the Assignments tab
+    assert "Score: " in cycle["browser_feedback"] and "test_dropout" in cycle["browser_feedback"]
+    assert f"{cycle['scores']['a']:g} / " in cycle["formgrader_students"]
+    for role in "abc":  # the instructor sees the whole class in the formgrader
+        assert cycle["names"][role] in cycle["formgrader_students"]
+    assert not cycle["outside_requests"], cycle["outside_requests"]
+
+
 def test_the_hub_log_has_no_tracebacks(cycle):
-    print("seconds per phase:", cycle["seconds"])
+    print("seconds per phase:", cycle["seconds"], "resident MB per user after validate:", cycle["rss_mb"])
     assert "Traceback" not in cycle.get("log", ""), cycle["log"][-4000:]
