@@ -68,8 +68,11 @@ def course_notebooks(assignment: str) -> list[str]:
     return sorted(p.name for p in (SOLUTIONS / assignment).glob("*.ipynb"))
 
 
-def collect(submissions: Path, workdir: Path, log=print) -> Collection:
-    """Copy the submissions into ``workdir/submitted`` (made anew), normalised."""
+def collect(submissions: Path, workdir: Path, log=print,
+            timestamps: dict[tuple[str, str], str] | None = None) -> Collection:
+    """Copy the submissions into ``workdir/submitted`` (made anew), normalised. Each
+    submission's ``timestamp.txt`` (nbgrader's submission time, which decides lateness) is
+    ``timestamps[(student, assignment)]`` when given (an LMS's submission time), else now."""
     root = Path(os.path.realpath(submissions))
     out = Collection()
     if not root.is_dir():
@@ -101,7 +104,7 @@ def collect(submissions: Path, workdir: Path, log=print) -> Collection:
             dest = submitted / student.name / folder.name
             taken = _collect_assignment(Path(folder.path), folder.name, dest, where, out, log)
             if taken:
-                (dest / "timestamp.txt").write_text(stamp)
+                (dest / "timestamp.txt").write_text((timestamps or {}).get((student.name, folder.name)) or stamp)
                 out.found.setdefault(folder.name, []).append(student.name)
     return out
 
