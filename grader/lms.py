@@ -439,12 +439,10 @@ def autograde_zip(zip_path: Path, lms: str, workdir: Path, roster_path: Path | N
         f"student(s) unpacked to {workdir / 'submissions'}; {len(unpacked.problems)} entr(y/ies) not graded")
     (workdir / "problems.txt").write_text("".join(p + "\n" for p in unpacked.problems))
     db_url = gradebook_url(workdir)
-    if due:
-        from nbgrader.api import Gradebook
+    for assignment, when in (due or {}).items():
+        from .nbgrader_apps import nbgrader  # creates the gradebook if needed (alembic on PATH)
 
-        with Gradebook(db_url) as gb:
-            for assignment, when in due.items():
-                gb.update_or_create_assignment(assignment, duedate=when)
+        nbgrader("db", "assignment", "add", assignment, f"--duedate={when.isoformat()} UTC", f"--db={db_url}")
     try:
         results = autograde(workdir / "submissions", workdir, log=log,
                             timestamps=unpacked.timestamps(), **kwargs)
@@ -454,7 +452,7 @@ def autograde_zip(zip_path: Path, lms: str, workdir: Path, roster_path: Path | N
         (workdir / "problems.txt").write_text("".join(p + "\n" for p in lines))
         for problem in unpacked.problems:
             log(f"not graded: {problem}")
-        if students:
+        if students and (not db_url.startswith("sqlite") or (workdir / "gradebook.db").exists()):
             name_students(db_url, students)
     return results
 
@@ -580,8 +578,9 @@ def export(lms: str, workdir: Path, out: Path, template: Path | None = None) -> 
         record = index.get(ident) if ident else None
         if record is None:
             if not ident:
-                problems.append(f"{row.id}: no {key or 'LMS id'} known (give a --roster when grading), "
-                                "not exported")
+                what = "Canvas user id" if lms == "canvas" else key
+                problems.append(f"{row.id}: no {what} known (not from an LMS download, or graded without "
+                                "a --roster), not exported")
                 continue
             record = _new_record(lms, row, extra.get(row.id, {}), header)
             body.append(record)

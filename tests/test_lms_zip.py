@@ -313,7 +313,8 @@ def test_moodle_export_is_keyed_by_email(fake_gradebook, monkeypatch):
     col = got[0].index("Assignment: Dropout (Real)")
     assert got[1][5] == "ada@uni.example" and got[1][col] == "17"
     assert got[2][:2] == ["Лев", "Толстой"] and got[2][col] == "-"
-    assert problems == ["moodle-200009: no Email address known (give a --roster when grading), not exported"]
+    assert problems == ["moodle-200009: no Email address known (not from an LMS download, or graded "
+                        "without a --roster), not exported"]
 
 
 @pytest.mark.parametrize("header,assignment,hit", [
