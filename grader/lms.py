@@ -54,7 +54,8 @@ from .collect import MAX_NOTEBOOK_BYTES, STUDENT_NAME, course_notebooks
 from .paths import assignments
 
 LMS_NAMES = ("canvas", "moodle")
-MAX_ENTRIES = 10_000                 # entries read from one zip
+MAX_ENTRIES = 10_000                 # entries in one zip
+MAX_DIRECTORY_BYTES = 8 * 2**20      # its central directory (what zipfile holds in memory)
 MAX_TOTAL_BYTES = 1 * 2**30          # uncompressed bytes read from one zip
 MAX_RATIO = 200                      # uncompressed / compressed size of one entry
 CHUNK = 1 << 16
@@ -274,6 +275,24 @@ def _read_bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> tu
     return b"".join(chunks), got, ""
 
 
+def _check_directory(zip_path: Path, lms: str) -> None:
+    """Refuse, before ``zipfile`` reads it into memory, a central directory over the limits:
+    memory stays bounded whatever the zip declares."""
+    try:
+        with open(zip_path, "rb") as f:
+            end = zipfile._EndRecData(f)
+    except OSError as exc:
+        raise LmsError(f"{zip_path}: cannot be read ({exc.strerror})")
+    if end is None:
+        raise LmsError(f"{zip_path}: not a zip file (no end of central directory); download the "
+                       f"submissions again from {lms.capitalize()}")
+    entries, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
+    if entries > MAX_ENTRIES or size > MAX_DIRECTORY_BYTES:
+        raise LmsError(f"{zip_path}: {entries} entries ({size} bytes of directory), over the limits of "
+                       f"{MAX_ENTRIES} entries and {MAX_DIRECTORY_BYTES} bytes: not read (a class's "
+                       "download is far smaller; split it by assignment or section)")
+
+
 def _parse(lms: str, name: str):
     """(lms id, display name, file name, submission id, late) or None."""
     if lms == "canvas":
@@ -304,6 +323,7 @@ def unpack(zip_path: Path, lms: str, dest: Path, roster: dict[str, Student] | No
     roster = roster or {}
     out = Unpacked(lms)
     known = notebook_assignments()
+    _check_directory(Path(zip_path), lms)
     try:
         zf = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
@@ -314,11 +334,7 @@ def unpack(zip_path: Path, lms: str, dest: Path, roster: dict[str, Student] | No
     chosen: dict[tuple[str, str], tuple[int, Submission, bytes]] = {}
     seen: set[str] = set()
     with zf:
-        infos = zf.infolist()
-        if len(infos) > MAX_ENTRIES:
-            out.problems.append(f"the zip has {len(infos)} entries; only the first {MAX_ENTRIES} were read")
-            infos = infos[:MAX_ENTRIES]
-        for info in infos:
+        for info in zf.infolist():
             name = info.filename
             label = show(name)
             if name.endswith("/") or info.is_dir():

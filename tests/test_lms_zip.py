@@ -219,11 +219,15 @@ def test_the_total_size_limit_stops_reading(tmp_path, monkeypatch):
     assert sum("total size limit" in p for p in out.problems) == 2
 
 
-def test_too_many_entries_are_not_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(lms, "MAX_ENTRIES", 2)
-    out, _ = _unpack(tmp_path, "canvas", [
-        (fx.canvas_name(f"s{i}", 5000 + i, 9000 + i, "dropout.ipynb"), NB) for i in range(4)])
-    assert len(out.submissions) == 2 and "only the first 2 were read" in out.problems[0]
+@pytest.mark.parametrize("limit", ["MAX_ENTRIES", "MAX_DIRECTORY_BYTES"])
+def test_a_zip_with_too_many_entries_is_refused_before_its_directory_is_read(tmp_path, monkeypatch, limit):
+    monkeypatch.setattr(lms, limit, 3 if limit == "MAX_ENTRIES" else 200)
+    read = []
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", lambda self: read.append(1))
+    with pytest.raises(lms.LmsError, match="over the limits"):
+        _unpack(tmp_path, "canvas", [
+            (fx.canvas_name(f"s{i}", 5000 + i, 9000 + i, "dropout.ipynb"), NB) for i in range(4)])
+    assert read == []
 
 
 @pytest.mark.parametrize("content", [b"", b"not a zip at all", b"PK\x03\x04truncated", NB])
