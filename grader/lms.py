@@ -426,6 +426,26 @@ def parse_due(items: list[str]) -> dict[str, _dt.datetime]:
     return out
 
 
+def late_disagreements(unpacked: Unpacked, due: dict[str, _dt.datetime]) -> list[str]:
+    """Submissions Canvas marked LATE whose recorded time is not after the due date given
+    here, or the other way round: nbgrader's penalty follows the time, the instructor is told."""
+    from dateutil import parser as dateparser
+
+    out = []
+    if unpacked.lms != "canvas":
+        return out
+    for sub in unpacked.submissions:
+        if sub.assignment not in due or not sub.time:
+            continue
+        late = dateparser.parse(sub.time).replace(tzinfo=None) > due[sub.assignment]
+        if late != sub.late:
+            out.append(f"{show(sub.entry)}: Canvas {'marks' if sub.late else 'does not mark'} it late, but its "
+                       f"time ({sub.time}) is {'after' if late else 'not after'} the due date "
+                       f"{due[sub.assignment]:%Y-%m-%d %H:%M} UTC given here: graded by its time "
+                       "(check the due date and the time zone)")
+    return out
+
+
 def name_students(db_url: str, students: dict[str, Student]) -> None:
     """Names, email and LMS id into the gradebook, so that formgrader shows real names."""
     from nbgrader.api import Gradebook
@@ -453,6 +473,7 @@ def autograde_zip(zip_path: Path, lms: str, workdir: Path, roster_path: Path | N
     unpacked.write_mapping(workdir / "lms.json")
     log(f"{lms}: {len(unpacked.submissions)} notebook(s) of {len({s.student for s in unpacked.submissions})} "
         f"student(s) unpacked to {workdir / 'submissions'}; {len(unpacked.problems)} entr(y/ies) not graded")
+    unpacked.problems += late_disagreements(unpacked, due or {})
     (workdir / "problems.txt").write_text("".join(p + "\n" for p in unpacked.problems))
     db_url = gradebook_url(workdir)
     for assignment, when in (due or {}).items():

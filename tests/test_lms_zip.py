@@ -6,6 +6,7 @@ the export's CSV, its template handling and quoting, without nbgrader."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import os
 import time
 import tracemalloc
@@ -49,6 +50,22 @@ def test_canvas_names_map_to_students_assignments_and_late_markers(tmp_path):
     assert out.timestamps()[("canvas-1002", "03-dropout")].startswith("2026-03-03 08:00:00")
     assert out.students["canvas-1001"].lms_id == "1001"
     assert (dest / "canvas-1001/03-dropout/dropout.ipynb").read_bytes() == NB
+
+
+def test_canvas_late_markers_that_disagree_with_the_due_date_are_reported(tmp_path):
+    out, _ = _unpack(tmp_path, "canvas", [
+        (fx.canvas_name("early", 1001, 5001, "dropout.ipynb", late=True), NB, (2026, 3, 1, 9, 0, 0)),
+        (fx.canvas_name("late", 1002, 5002, "dropout.ipynb"), NB, (2026, 3, 3, 9, 0, 0)),
+        (fx.canvas_name("agrees", 1003, 5003, "dropout.ipynb", late=True), NB, (2026, 3, 3, 9, 0, 0)),
+    ])
+    due = lms.parse_due(["03-dropout=2026-03-02T13:00:00+01:00"])
+    assert due == {"03-dropout": dt.datetime(2026, 3, 2, 12, 0)}
+    lines = lms.late_disagreements(out, due)
+    assert len(lines) == 2
+    assert lines[0].startswith("'early_LATE_1001_5001_dropout.ipynb': Canvas marks it late, but its time")
+    assert lines[1].startswith("'late_1002_5002_dropout.ipynb': Canvas does not mark it late")
+    with pytest.raises(lms.LmsError, match="ASSIGNMENT=DATE"):
+        lms.parse_due(["99-nothing=2026-03-02"])
 
 
 def test_canvas_resubmission_the_latest_is_graded_the_other_reported(tmp_path):
