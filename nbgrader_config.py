@@ -78,5 +78,10 @@ c.Sandbox.cpu_time = 1800                 # CPU seconds per kernel
 c.Sandbox.tmp_size = 256 * 2**20          # bytes of the kernel's private /tmp
 c.Sandbox.notebook_timeout = int(os.environ.get("GRADER_NOTEBOOK_TIMEOUT", "900"))  # wall clock per notebook
 
+# Late submissions (a due date from `python -m grader autograde --lms ... --due A=DATE`, or
+# `nbgrader db assignment add A --duedate=DATE`, and the submission time the LMS recorded):
+# "none" records how late only; "zero" scores a late submission 0 (nbgrader's two methods).
+c.LateSubmissionPlugin.penalty_method = os.environ.get("GRADER_LATE_PENALTY", "none")
+
 # Hidden tests are stripped from the release; the feedback shows the test cells' calls.
 c.ClearHiddenTests.enforce_metadata = True

@@ -65,7 +65,7 @@ def _nbgrader_autograde(workdir: Path, assignment: str, dirs, options, env, log)
 def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = True,
               log=print, sandbox: bool = True, workers: int | None = None,
               scheduler: str | None = None, resume: bool = False,
-              progress_stream=None) -> list[NotebookResult]:
+              progress_stream=None, timestamps=None) -> list[NotebookResult]:
     """Grade every submission under ``submissions``; returns one result per notebook.
 
     ``workers``: local worker processes (default: one per core); 0 runs the judge inside
@@ -73,7 +73,8 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     address of a Dask scheduler whose workers execute the notebooks instead. ``resume``:
     keep the notebooks an earlier run executed (``workdir/executed``) when their content
     has not changed. Ctrl-C stops the workers; what they finished is recorded in the
-    gradebook, the rest is reported as not graded.
+    gradebook, the rest is reported as not graded. ``timestamps``: {(student, assignment):
+    submission time} (an LMS's, ``grader.lms``), which nbgrader's late penalty reads.
 
     Entries that could not be collected are logged and listed in ``workdir/problems.txt``;
     notebooks that failed, in ``workdir/failures.txt``; nbgrader's own messages go to
@@ -86,7 +87,7 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     options = sandbox_options(sandbox)
     if not sandbox:
         log(NO_SANDBOX_WARNING)
-    collection = collect(Path(submissions), workdir, log=log)
+    collection = collect(Path(submissions), workdir, log=log, timestamps=timestamps)
     (workdir / "problems.txt").write_text("".join(p + "\n" for p in collection.problems))
     for problem in collection.problems:
         log(f"not graded: {problem}")

@@ -1,4 +1,4 @@
-"""``python -m grader``: release, check, autograde, demo, report."""
+"""``python -m grader``: release, check, autograde, demo, report, export."""
 from __future__ import annotations
 
 import argparse
@@ -17,8 +17,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("notebook")
     p.add_argument("--quiet", action="store_true", help="scores only, no messages")
 
-    p = sub.add_parser("autograde", help="grade SUBMISSIONS_DIR/<student>/<assignment>/*.ipynb with nbgrader")
-    p.add_argument("submissions")
+    p = sub.add_parser("autograde", help="grade SUBMISSIONS_DIR/<student>/<assignment>/*.ipynb with nbgrader "
+                                         "(or, with --lms, an LMS's submissions zip)")
+    p.add_argument("submissions", help="the submissions folder, or with --lms the zip the LMS gave you")
+    p.add_argument("--lms", choices=["canvas", "moodle"], default=None,
+                   help="SUBMISSIONS is Canvas's 'Download Submissions' or Moodle's 'Download all submissions' zip")
+    p.add_argument("--roster", default=None, metavar="CSV",
+                   help="with --lms: the class list (Canvas: its gradebook export; Moodle: the "
+                        "assignment's grading worksheet) for real names, emails and SIS ids")
+    p.add_argument("--due", action="append", default=[], metavar="ASSIGNMENT=DATE",
+                   help="with --lms: the assignment's due date (ISO 8601, UTC unless a zone is given); "
+                        "late submissions get nbgrader's late penalty (c.LateSubmissionPlugin.penalty_method)")
     p.add_argument("--workdir", default=None, help="where the gradebook and feedback go (default: classroom/)")
     p.add_argument("--no-feedback", action="store_true")
     p.add_argument("--no-sandbox", action="store_true",
@@ -40,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default=None, help="the gradebook's folder (default: classroom/)")
     p.add_argument("--out", default=None, help="where the HTML page and figures go (default: WORKDIR/report)")
 
+    p = sub.add_parser("export", help="the gradebook as the LMS's grade import file (Canvas or Moodle CSV)")
+    p.add_argument("--lms", choices=["canvas", "moodle"], required=True)
+    p.add_argument("--template", default=None, metavar="GRADEBOOK.csv",
+                   help="the gradebook exported from the LMS: every row, column and id is kept, "
+                        "only this course's columns are filled")
+    p.add_argument("--workdir", default=None, help="the gradebook's folder (default: classroom/)")
+    p.add_argument("--out", required=True, help="the CSV file to write and upload to the LMS")
+
     args = parser.parse_args(argv)
     if args.command == "release":
         from .release import release
@@ -58,10 +75,19 @@ def main(argv: list[str] | None = None) -> int:
 
         workdir = Path(args.workdir) if args.workdir else CLASSROOM
         status = 0
+        options = dict(feedback=not args.no_feedback, sandbox=not args.no_sandbox, workers=args.workers,
+                       scheduler=args.scheduler, resume=args.resume)
+        if (args.roster or args.due) and not args.lms:
+            parser.error("--roster and --due go with --lms")
         try:
-            results = autograde(Path(args.submissions), workdir, feedback=not args.no_feedback,
-                                sandbox=not args.no_sandbox, workers=args.workers,
-                                scheduler=args.scheduler, resume=args.resume)
+            if args.lms:
+                from . import lms
+
+                results = lms.autograde_zip(Path(args.submissions), args.lms, workdir,
+                                            Path(args.roster) if args.roster else None,
+                                            due=lms.parse_due(args.due), **options)
+            else:
+                results = autograde(Path(args.submissions), workdir, **options)
         except GradingInterrupted as stop:
             results, status = stop.results, 130
         print(report.score_table(results))
@@ -86,6 +112,16 @@ def main(argv: list[str] | None = None) -> int:
         print(report.class_mistakes(results))
         page = report.write_html(results, Path(args.out) if args.out else workdir / "report")
         print(f"\nReport: {page}")
+        return 0
+    if args.command == "export":
+        from . import lms
+        from .paths import CLASSROOM
+
+        workdir = Path(args.workdir) if args.workdir else CLASSROOM
+        problems = lms.export(args.lms, workdir, Path(args.out), Path(args.template) if args.template else None)
+        for problem in problems:
+            print(f"note: {problem}")
+        print(f"Wrote {args.out}: upload it to {'Canvas (Grades > Import)' if args.lms == 'canvas' else 'Moodle (Grades > Import > CSV file, matching users by email address)'}")
         return 0
     if args.command == "demo":
         from .demo import demo

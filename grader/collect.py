@@ -73,8 +73,11 @@ def course_notebooks(assignment: str) -> list[str]:
     return sorted(p.name for p in (SOLUTIONS / assignment).glob("*.ipynb"))
 
 
-def collect(submissions: Path, workdir: Path, log=print) -> Collection:
-    """Copy the submissions into ``workdir/submitted`` (made anew), normalised."""
+def collect(submissions: Path, workdir: Path, log=print,
+            timestamps: dict[tuple[str, str], str] | None = None) -> Collection:
+    """Copy the submissions into ``workdir/submitted`` (made anew), normalised. Each
+    submission's ``timestamp.txt`` (nbgrader's submission time, which decides lateness) is
+    ``timestamps[(student, assignment)]`` when given (an LMS's submission time), else now."""
     root = Path(os.path.realpath(submissions))
     out = Collection()
     if not root.is_dir():
@@ -108,7 +111,9 @@ def collect(submissions: Path, workdir: Path, log=print) -> Collection:
             taken = _collect_assignment(Path(folder.path), folder.name, dest, where, out, log)
             if taken:
                 kept = _exchange_files(Path(folder.path))
-                (dest / "timestamp.txt").write_text(kept.pop("timestamp.txt", stamp))
+                given = (timestamps or {}).get((student.name, folder.name))
+                (dest / "timestamp.txt").write_text(given or kept.pop("timestamp.txt", stamp))
+                kept.pop("timestamp.txt", None)
                 for name, text in kept.items():
                     (dest / name).write_text(text)
                 out.found.setdefault(folder.name, []).append(student.name)
