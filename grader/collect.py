@@ -77,7 +77,8 @@ def collect(submissions: Path, workdir: Path, log=print,
             timestamps: dict[tuple[str, str], str] | None = None) -> Collection:
     """Copy the submissions into ``workdir/submitted`` (made anew), normalised. Each
     submission's ``timestamp.txt`` (nbgrader's submission time, which decides lateness) is
-    ``timestamps[(student, assignment)]`` when given (an LMS's submission time), else now."""
+    ``timestamps[(student, assignment)]`` when given (an LMS's submission time), else the one
+    nbgrader's exchange wrote in the folder (``nbgrader collect``), else now."""
     root = Path(os.path.realpath(submissions))
     out = Collection()
     if not root.is_dir():
