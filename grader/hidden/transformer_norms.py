@@ -14,9 +14,9 @@ import torch
 from ..checks._common import call, check, expect_raises, fail, generator
 from ..checks.norm_layers import _probe
 from ..checks.transformer_blocks import block_case, encoder_case
+from ..checks.rms_backward import _function_case, _rms_backward_case
 from ..checks.transformer_norms import (
-    _function_case, _half_case, _module_case, _no_builtin, _placement, _positive, _rms_backward_case,
-    _rms_case, _dyt_case,
+    _dyt_case, _half_case, _module_case, _no_builtin, _placement, _positive, _rms_case,
 )
 
 
