@@ -199,9 +199,11 @@ def block_case(ResidualBlock, placement, norm="layer", d=16, heads=2, d_ff=32, s
                 fail(f"{what}: its RMSNorms use the default eps (None, the dtype's finfo eps) instead "
                      "of 1e-5, the eps of nn.TransformerEncoderLayer's norms.",
                      "build the norms as RMSNorm(d_model, eps=1e-5).")
+    cascade = (" (With norm='rms' the block uses your RMSNorm: if its tests or rms_norm's fail too, "
+               "fix them first.)" if norm == "rms" else "")
     fail(f"{what} differs from {reference} with the same weights (largest difference "
          f"{(out.detach().to(_DTYPE) - expected).abs().max().item():.3g}), and not in a way the check "
-         "recognises.",
+         f"recognises.{cascade}",
          "sa(h) = self_attn(h, h, h, need_weights=False)[0], ff(h) = linear2(relu(linear1(h))); "
          "post: x = norm1(x + sa(x)), x = norm2(x + ff(x)); pre: x = x + sa(norm1(x)), "
          "x = x + ff(norm2(x)).")

@@ -319,9 +319,17 @@ def _module_case(RMSNorm, ns, eps=None, affine=True, seed=620):
         out = call(layer, x, _what=f"{what}(x of shape {list(x.shape)})")
     expected = ref(x)
     if not isinstance(out, torch.Tensor) or not _close(out, expected.double(), torch.float32):
-        fail(f"{what}(x) differs from nn.RMSNorm with the same weight"
-             + (" (eps=None must reach rms_norm as None: the default is the dtype's finfo eps)" if eps is None else "")
-             + ".", "forward(x) returns rms_norm(x, self.normalized_shape, self.weight, self.eps).")
+        w = None if ref.weight is None else ref.weight.detach().double()
+        dims = tuple(range(-len(shape), 0))
+        if eps is None and isinstance(out, torch.Tensor) and any(
+                _close(out, _w(_rms(x.double(), dims, wrong), w), torch.float32) for wrong in (1e-5, 1e-6, 1e-8)):
+            fail(f"{what}(x) uses a fixed eps where nn.RMSNorm's default is None: eps=None must reach "
+                 "rms_norm as None, where it means the computation dtype's torch.finfo(...).eps.",
+                 "store eps as given (self.eps = eps) and pass it on: rms_norm(x, self.normalized_shape, "
+                 "self.weight, self.eps).")
+        fail(f"{what}(x) differs from nn.RMSNorm with the same weight. (A forward that calls your "
+             "rms_norm inherits its mistakes: if the rms_norm tests fail too, fix them first.)",
+             "forward(x) returns rms_norm(x, self.normalized_shape, self.weight, self.eps).")
     if affine:  # and back: PyTorch's layer loads the student's weights
         with torch.no_grad():
             for p in call(layer.parameters, _what=f"{what}.parameters()"):
