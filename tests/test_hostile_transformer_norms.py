@@ -45,7 +45,6 @@ def _loads_leniently(self, state, strict=True):
     return _real_load(self, state, strict=False)
 
 ResidualBlock.state_dict, ResidualBlock.load_state_dict = _claims_two_norms, _loads_leniently
-nn.TransformerEncoderLayer.__init__ = lambda self, *a, **k: None
 '''
 # answers the smaller placement, then rewrites the run so that it looks like the larger
 _TAMPERS_RUN = '''

@@ -205,3 +205,24 @@ def test_questions_are_recomputed_from_the_run():
     assert "not the growth" in _fails(check_stream_growth, 3.0, run)
     assert "expected the string 'pre' or 'post'" in _fails(check_larger_at_output_format, "Post-norm")
     assert "not positive" in _fails(check_output_grad_factor_format, -1)
+
+
+def test_the_readings_of_the_depth_run_hold_for_other_seeds():
+    """What section 3.2 says of every run (measured for seeds 0 to 29), on a few seeds."""
+    import torch
+
+    from regnorm.transformer_norms import depth_probe
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the notebook runs it: small tensors, one thread is faster
+    try:
+        runs = {seed: depth_probe(seed=seed) for seed in (0, 7, 23)}
+    finally:
+        torch.set_num_threads(threads)
+    for seed, run in runs.items():
+        grads, stream = run["grad_norms"], run["stream_rms"]
+        assert 2.5 <= grads["post"][-1] / grads["pre"][-1] <= 4.2, seed      # larger near the output: post
+        assert 0.5 <= grads["post"][0] / grads["pre"][0] <= 2.0, seed         # near the input: similar
+        assert grads["pre"][-1] / grads["pre"][0] < 0.6, seed                 # pre-norm's shrink towards the output
+        assert 2.4 <= stream["pre"][-1] / stream["pre"][0] <= 3.1, seed       # the pre-norm stream grows
+        assert all(abs(v - 1) < 0.02 for v in stream["post"][1:]), seed      # every post-norm block renormalises
