@@ -226,3 +226,21 @@ def test_the_readings_of_the_depth_run_hold_for_other_seeds():
         assert grads["pre"][-1] / grads["pre"][0] < 0.6, seed                 # pre-norm's shrink towards the output
         assert 2.4 <= stream["pre"][-1] / stream["pre"][0] <= 3.1, seed       # the pre-norm stream grows
         assert all(abs(v - 1) < 0.02 for v in stream["post"][1:]), seed      # every post-norm block renormalises
+
+
+def test_pytorch_computes_half_precision_rms_norm_as_the_notebook_says():
+    """The conventions section 1.1 states and check_rms_norm_half relies on: eps=None is float32's
+    finfo eps, the weight is multiplied in float32 before one cast back (casting first differs)."""
+    import torch
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.float16, torch.bfloat16):
+        x = (3 * torch.randn(32, 48, generator=g)).to(dtype)
+        w = (1 + 0.5 * torch.randn(48, generator=g)).to(dtype)
+        x32 = x.float()
+        normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + torch.finfo(torch.float32).eps)
+        assert torch.equal(F.rms_norm(x, [48], w), (normed * w.float()).to(dtype))
+        assert (F.rms_norm(x, [48], w) != normed.to(dtype) * w).float().mean() > 0.1
+    big = torch.full((2, 8), 300.0, dtype=torch.float16)  # 300**2 overflows float16; PyTorch's result does not
+    assert torch.equal(F.rms_norm(big, [8]), torch.ones(2, 8, dtype=torch.float16))
