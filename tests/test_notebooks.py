@@ -23,6 +23,8 @@ CONTRACT = {
                                    "batch_norm_backward", "BatchNormFunction"]),
     "05-norm-layers": ("norm_layers", ["layer_norm", "instance_norm", "group_norm", "equivalent_norm",
                                      "layer_norm_backward"]),
+    "06-transformer-norms": ("transformer_norms", ["rms_norm", "RMSNorm", "rms_norm_backward", "dyt",
+                                                 "ResidualBlock"]),
 }
 
 ASSIGNMENTS = assignments()
