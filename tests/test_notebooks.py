@@ -23,6 +23,8 @@ CONTRACT = {
                                    "batch_norm_backward", "BatchNormFunction"]),
     "05-norm-layers": ("norm_layers", ["layer_norm", "instance_norm", "group_norm", "equivalent_norm",
                                      "layer_norm_backward"]),
+    "07-beyond-penalties": ("beyond_penalties", ["label_smoothed_cross_entropy", "mixup", "EarlyStopping",
+                                                 "ema_update", "update_bn", "expected_calibration_error"]),
 }
 
 ASSIGNMENTS = assignments()
