@@ -13,6 +13,7 @@ from torch import nn
 
 from grader.checks._common import as_number, call, check, expect_raises, fail, generator
 from grader.checks.beyond_penalties import (
+    _bn_layers,
     _ls_builtins,
     _ls_probe,
     _probs_from_conf,
@@ -171,13 +172,13 @@ def check_EarlyStopping_state(EarlyStopping, model_factory) -> None:
 
 
 @check
-def check_update_bn_more(update_bn) -> None:
+def check_update_bn_more(update_bn, model_factory) -> None:
     """A loader of (input, target) pairs; each layer's momentum and the model's mode restored."""
     loader = [(xb, torch.zeros(len(xb), dtype=torch.long)) for xb in bn_loader(3)]
     what = "update_bn(loader of (x, y) pairs, model)"
-    model = bn_compare(update_bn, loader, what, momentum=0.3)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm1d) and m.momentum != 0.3:
+    model = bn_compare(update_bn, model_factory, loader, what, momentum=0.3)
+    for m in _bn_layers(model):
+        if m.momentum != 0.3:
             fail(f"After {what} a batch norm layer's momentum is {m.momentum}, it was 0.3: the next training "
                  "steps would update the statistics differently.",
                  "store each layer's momentum before setting it to None and put it back after the pass.")
