@@ -125,10 +125,15 @@ def check_EarlyStopping_state(EarlyStopping, model_factory) -> None:
     model changed in place; `best` is the best metric; NaN never improves."""
     es = call(EarlyStopping, 2, _what="EarlyStopping(patience=2)")
     model = call(model_factory, 0, _what="bp.classifier(0)")
-    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    live = model.state_dict()
+    saved = {k: v.detach().clone() for k, v in live.items()}
     call(es.step, 0.5, model, _what="step(0.5, model)")
     changed = {k: (v + 1 if v.is_floating_point() else v) for k, v in saved.items()}
     model.load_state_dict(changed)  # training goes on: the weights change in place
+    if not (isinstance(model, nn.Module) and all(torch.equal(live[k], changed[k]) for k in live)):
+        fail("bp.classifier(0) did not give a real PyTorch model (its state_dict() does not hold the "
+             "model's own tensors), so the test cannot tell a copy from a reference.",
+             "run the notebook's setup cell unchanged and do not redefine `bp`.")
     call(es.step, 0.7, model, _what="step(0.7, model)")
     best = getattr(es, "best", None)
     if best is None or not math.isclose(float(best), 0.5):
