@@ -98,20 +98,21 @@ def check_mixup_random(mixup) -> None:
     if torch.equal(c[0], d[0]):
         fail("Two calls with the same generator gave the same mix: λ and the permutation must be drawn anew "
              "on every call.", "draw from the generator you were given on every call; never re-seed it.")
-    for alpha, calls in ((0.2, 200), (4.0, 200)):
-        lams = _lambdas(mixup, alpha, calls, seed=int(10 * alpha))
+    for alpha in (0.2, 4.0):
+        lams = _lambdas(mixup, alpha, 100, seed=int(10 * alpha))
         spread = ((lams - 0.5) ** 2).mean().item()  # E[(λ - 1/2)²] = Var λ for a symmetric λ
         beta = 1 / (4 * (2 * alpha + 1))
-        tol = 6 * 0.125 / math.sqrt(len(lams))  # (λ - 1/2)² lies in [0, 1/4]
+        # (λ - 1/2)² has standard deviation Var·sqrt(2 - 6/(2α + 3)) under Beta(α, α)
+        tol = 6 * beta * math.sqrt(2 - 6 / (2 * alpha + 3)) / math.sqrt(len(lams))
         if abs(spread - beta) <= tol:
             continue
-        if abs(spread - 1 / 12) <= tol:
-            fail(f"With alpha = {alpha} the λ of 200 calls spread like a uniform draw (E[(λ − ½)²] = {spread:.3f}, "
+        if abs(spread - 1 / 12) <= 6 * 0.0745 / math.sqrt(len(lams)):
+            fail(f"With alpha = {alpha} the λ of 100 calls spread like a uniform draw (E[(λ − ½)²] = {spread:.3f}, "
                  f"uniform 1/12 = 0.083, Beta({alpha}, {alpha}) {beta:.3f}): λ is drawn from U(0, 1), which "
                  "ignores alpha. Mixup's λ comes from Beta(α, α): small α gives λ near 0 or 1 (mild mixing).",
                  "draw λ from Beta(alpha, alpha), e.g. g = torch._standard_gamma(torch.full((2,), alpha), "
                  "generator=generator); lam = g[0] / g.sum().")
-        fail(f"With alpha = {alpha} the λ of 200 calls have E[(λ − ½)²] = {spread:.3f}; Beta({alpha}, {alpha}) "
+        fail(f"With alpha = {alpha} the λ of 100 calls have E[(λ − ½)²] = {spread:.3f}; Beta({alpha}, {alpha}) "
              f"gives {beta:.3f} (± {tol:.3f}).",
              "draw λ from Beta(alpha, alpha), once per call.")
 
