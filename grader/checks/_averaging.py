@@ -16,6 +16,9 @@ from torch import nn
 from ._common import call, check, fail, generator
 
 
+HIDDEN = 16  # small probe networks: every tensor the judge and the kernel exchange stays small
+
+
 def _few(t: torch.Tensor) -> str:
     """The first values of a tensor, rounded so that the lab and the judge print them alike."""
     return "[" + ", ".join(f"{v:.3f}" for v in t.detach().flatten()[:3].tolist()) + "]"
@@ -31,11 +34,11 @@ def ema_reference(start, states, decay):
 
     from regnorm.beyond_penalties import classifier
 
-    net = classifier(0)
+    net = classifier(0, hidden=HIDDEN)
     net.load_state_dict(start)
     averaged = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay))
     averaged.n_averaged.fill_(1)  # the start is the average so far: every update averages
-    live = classifier(0)
+    live = classifier(0, hidden=HIDDEN)
     for state in states:
         live.load_state_dict(state)
         averaged.update_parameters(live)
@@ -46,17 +49,17 @@ def _training_states(seed, n=3):
     """The states a classifier goes through in ``n`` SGD steps (batch norm statistics included)."""
     from regnorm.beyond_penalties import classifier
 
-    model = classifier(seed)
-    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    model = classifier(seed, hidden=HIDDEN)
     g = generator(seed + 10)
     x, y = torch.randn(64, 10, generator=g), torch.randint(4, (64,), generator=g)
     states = []
     for _ in range(n):
         model.train()
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        model.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        with torch.no_grad():  # plain SGD by hand: torch.optim's first step costs seconds of imports
+            for p in model.parameters():
+                p -= 0.5 * p.grad
         states.append(copy.deepcopy(model.state_dict()))
     return states
 
@@ -68,16 +71,16 @@ def ema_compare(ema_update, model_factory, decay=0.9, seed=0, n=3, what="ema_upd
     from regnorm.beyond_penalties import classifier
 
     states = _training_states(seed, n)
-    start = classifier(seed + 100).state_dict()
-    ema_model = call(model_factory, 0, _what="bp.classifier(0)")
-    model = call(model_factory, 0, _what="bp.classifier(0)")
+    start = classifier(seed + 100, hidden=HIDDEN).state_dict()
+    ema_model = call(model_factory, 0, hidden=HIDDEN, _what=f"bp.classifier(0, hidden={HIDDEN})")
+    model = call(model_factory, 0, hidden=HIDDEN, _what=f"bp.classifier(0, hidden={HIDDEN})")
     ema_model.load_state_dict(start)
     for state in states:
         model.load_state_dict(state)
         call(ema_update, ema_model, model, decay, _what=f"ema_update(ema_model, model, decay={decay})")
     got = ema_model.state_dict()
     want = ema_reference(start, states, decay)
-    buffers = [k for k, _ in classifier(0).named_buffers()]
+    buffers = [k for k, _ in classifier(0, hidden=HIDDEN).named_buffers()]
     for name in want:
         if name in buffers:
             continue
@@ -134,7 +137,7 @@ def bn_compare(update_bn, model_factory, loader, what, *, momentum=0.1):
 
     from regnorm.beyond_penalties import classifier
 
-    ref = classifier(0)
+    ref = classifier(0, hidden=HIDDEN)
     g = generator(30)
     with torch.no_grad():
         for m in _bn_layers(ref):
@@ -142,7 +145,7 @@ def bn_compare(update_bn, model_factory, loader, what, *, momentum=0.1):
             m.running_var.uniform_(0.5, 2, generator=g)
             m.momentum = momentum
     start = copy.deepcopy(ref.state_dict())
-    model = call(model_factory, 0, _what="bp.classifier(0)")
+    model = call(model_factory, 0, hidden=HIDDEN, _what=f"bp.classifier(0, hidden={HIDDEN})")
     model.load_state_dict(start)
     for m in _bn_layers(model):
         m.momentum = momentum

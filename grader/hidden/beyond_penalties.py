@@ -125,7 +125,7 @@ def check_EarlyStopping_state(EarlyStopping, model_factory) -> None:
     """The best weights are a copy: restore() brings back those of the best step even after the
     model changed in place; `best` is the best metric; NaN never improves."""
     es = call(EarlyStopping, 2, _what="EarlyStopping(patience=2)")
-    model = call(model_factory, 0, _what="bp.classifier(0)")
+    model = call(model_factory, 0, hidden=16, _what="bp.classifier(0, hidden=16)")
     live = model.state_dict()
     saved = {k: v.detach().clone() for k, v in live.items()}
     call(es.step, 0.5, model, _what="step(0.5, model)")
