@@ -179,9 +179,9 @@ _FAKE_BP = '''
 import types
 _real_classifier = bp.classifier
 class _CopyingModel(nn.Module):
-    def __init__(self, seed):
+    def __init__(self, seed, **kwargs):
         super().__init__()
-        self.inner = _real_classifier(seed)
+        self.inner = _real_classifier(seed, **kwargs)
     def forward(self, x):
         return self.inner(x)
     def state_dict(self, *args, **kwargs):
