@@ -31,7 +31,8 @@ from grader.nbgrader_apps import course_dirs, nbgrader  # noqa: E402
 from grader.paths import assignments, source_notebooks, subprocess_env  # noqa: E402
 
 # Seconds, top to bottom on 2 CPU cores (the issues' budgets).
-BUDGET = {"01-bias-variance": 20, "02-weight-decay": 30, "03-dropout": 20, "04-batchnorm": 45, "05-norm-layers": 45, "06-transformer-norms": 45}
+BUDGET = {"01-bias-variance": 20, "02-weight-decay": 30, "03-dropout": 20, "04-batchnorm": 45, "05-norm-layers": 45,
+          "06-transformer-norms": 45, "07-beyond-penalties": 45}
 OVERHEAD = 1.3  # secure autograde / plain nbgrader autograde
 
 

@@ -170,3 +170,44 @@ def test_cells_csv_is_safe_for_spreadsheets_and_terminals(graded):
             assert not value[:1] in ("=", "+", "-", "@"), value
     evil = [r["message"] for r in rows if r["student"] == "h-control-chars" and r["test"] == "test_dropout"]
     assert evil and "HYPERLINK" in evil[0]
+
+
+# 07-beyond-penalties: the early-stopping copy test builds its model with the notebook's own
+# `bp.classifier`, in the student's kernel. A student who keeps a reference to the live
+# weights and redefines `bp` so that its models hand out copies must not earn that test.
+_FAKE_BP = '''
+import types
+_real_classifier = bp.classifier
+class _CopyingModel(nn.Module):
+    def __init__(self, seed, **kwargs):
+        super().__init__()
+        self.inner = _real_classifier(seed, **kwargs)
+    def forward(self, x):
+        return self.inner(x)
+    def state_dict(self, *args, **kwargs):
+        return {k: v.clone() for k, v in self.inner.state_dict().items()}
+    def load_state_dict(self, state, *args, **kwargs):
+        return self.inner.load_state_dict(state)
+bp = types.SimpleNamespace(**{**vars(bp), "classifier": _CopyingModel})
+'''
+
+
+def test_07_a_redefined_bp_cannot_hide_a_kept_reference(tmp_path):
+    from grader import submissions
+    from grader.autograde import autograde
+    from grader.mistakes import catalogue
+
+    assignment, name = "07-beyond-penalties", "beyond_penalties"
+    subs, work = tmp_path / "submissions", tmp_path / "work"
+    submissions.write(submissions.complete(assignment, name), subs / "alice" / assignment / f"{name}.ipynb")
+    kept_reference = catalogue(assignment)["es_reference"].source.strip("\n")
+    answers = dict(submissions.solution_sources(assignment, name), EarlyStopping=kept_reference + "\n" + _FAKE_BP)
+    submissions.write(submissions.fill(assignment, name, answers), subs / "h-fake-bp" / assignment / f"{name}.ipynb")
+    results = {r.student: r for r in autograde(subs, work, feedback=False, log=lambda message: None)}
+    assert results["alice"].score == results["alice"].max_score > 0, results["alice"].exercises()
+    cells = {c.grade_id: c for c in results["h-fake-bp"].cells}
+    assert cells["test_EarlyStopping_state"].score == 0, cells["test_EarlyStopping_state"]
+    assert "do not redefine `bp`" in cells["test_EarlyStopping_state"].message
+    deserved = score_in_process(assignment, name, {"EarlyStopping": kept_reference})
+    for gid, cell in cells.items():
+        assert cell.score <= deserved[gid].score, (gid, cell.score, deserved[gid].score)

@@ -25,6 +25,8 @@ CONTRACT = {
                                      "layer_norm_backward"]),
     "06-transformer-norms": ("transformer_norms", ["rms_norm", "RMSNorm", "rms_norm_backward", "dyt",
                                                  "ResidualBlock"]),
+    "07-beyond-penalties": ("beyond_penalties", ["label_smoothed_cross_entropy", "mixup", "EarlyStopping",
+                                                 "ema_update", "update_bn", "expected_calibration_error"]),
 }
 
 ASSIGNMENTS = assignments()
