@@ -9,15 +9,10 @@ import torch
 from torch import nn
 
 from grader.checks._common import call, check, expect_raises, fail, forbid_builtins, generator
-from grader.checks.weight_decay import (
-    _Probe,
-    _check_autograd,
-    _check_groups,
-    _compare_sgd,
-    _no_torch_optim,
-    _soft_probe,
-    _student_step,
-)
+from grader.checks.weight_decay.groups import _Probe, _check_groups
+from grader.checks.weight_decay.penalties import _check_autograd
+from grader.checks.weight_decay.sgd import _compare_sgd, _no_torch_optim, _student_step
+from grader.checks.weight_decay.sparsity import _soft_probe
 
 from ._sweep import check_selected, check_step
 
