@@ -17,7 +17,8 @@ from grader.release import generate
 # exercises may be added; these may not be renamed or dropped.
 CONTRACT = {
     "01-bias-variance": ("bias_variance", ["mse_cost", "objective", "sample_predictions", "bias_variance_decomposition"]),
-    "02-weight-decay": ("weight_decay", ["l1_penalty", "l2_penalty", "sgd_step", "soft_threshold", "no_decay_param_groups"]),
+    "02-weight-decay": ("weight_decay", ["l1_penalty", "l2_penalty", "sgd_step", "soft_threshold", "no_decay_param_groups",
+                                         "adamw_step"]),
     "03-dropout": ("dropout", ["dropout", "Dropout", "DropoutMLP"]),
     "04-batchnorm": ("batchnorm", ["batch_norm", "BatchNorm", "identity_affine", "LeNetBN",
                                    "batch_norm_backward", "BatchNormFunction"]),

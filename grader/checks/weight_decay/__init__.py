@@ -12,14 +12,17 @@ One module per exercise group (``penalties``, ``sgd``, ``adamw``, ``sparsity``, 
 ``questions``); this package re-exports every check, so test cells import
 ``from grader.checks.weight_decay import check_...``.
 """
+from .adamw import check_adamw_step, check_adamw_step_state
 from .groups import check_no_decay_param_groups
 from .penalties import check_l1_penalty, check_l2_penalty
-from .questions import check_best_weight_decay_is_swept, check_overfitting_starts_is_a_step
+from .questions import (
+    check_best_weight_decay_is_swept, check_decay_time_scale_is_a_step, check_overfitting_starts_is_a_step,
+)
 from .sgd import check_sgd_step, check_sgd_step_momentum
 from .sparsity import check_soft_threshold
 
 __all__ = [
     "check_l1_penalty", "check_l2_penalty", "check_sgd_step", "check_sgd_step_momentum",
-    "check_soft_threshold", "check_no_decay_param_groups",
-    "check_best_weight_decay_is_swept", "check_overfitting_starts_is_a_step",
+    "check_adamw_step", "check_adamw_step_state", "check_soft_threshold", "check_no_decay_param_groups",
+    "check_best_weight_decay_is_swept", "check_overfitting_starts_is_a_step", "check_decay_time_scale_is_a_step",
 ]

@@ -20,3 +20,10 @@ def check_overfitting_starts_is_a_step(overfitting_starts, sweep) -> None:
     """The answer is one of the iterations at which the sweep recorded its losses."""
     one_of(as_number(overfitting_starts, "overfitting_starts"), sweep["steps"],
            "overfitting_starts", "the recorded iterations sweep['steps']")
+
+
+@check
+def check_decay_time_scale_is_a_step(decay_time_scale, decay_run) -> None:
+    """The answer is one of the steps the run recorded (a whole number of steps)."""
+    one_of(as_number(decay_time_scale, "decay_time_scale"), [int(s) for s in decay_run["steps"]],
+           "decay_time_scale", "the recorded steps decay_run['steps']")

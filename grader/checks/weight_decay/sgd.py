@@ -13,19 +13,22 @@ from .._common import call, check, fail, generator
 # ----------------------------------------------------------------------------- sgd_step
 
 
+_SGD_BY_HAND = ("update each tensor with its gradient yourself: under torch.no_grad(), "
+                "d = p.grad (+ weight_decay * p), the momentum buffer, then p.add_(..., alpha=-lr).")
+
+
 @contextlib.contextmanager
-def _no_torch_optim():
-    """Fail if student code builds any torch.optim optimizer or calls the functional SGD
-    (``spies.optimizers``: here in the lab, in the student's kernel through the judge)."""
+def _no_torch_optim(exercise: str = "sgd_step", fix: str = _SGD_BY_HAND):
+    """Fail if student code builds any torch.optim optimizer or calls the functional SGD or
+    Adam (``spies.optimizers``: here in the lab, in the student's kernel through the judge)."""
     used: list[str] = []
     with spies.optimizers(used), spies.watch("torch_optim", used.extend):
         yield
     if used:
         fail(
-            f"sgd_step uses PyTorch's own optimizer ({', '.join(sorted(set(used)))}): the exercise "
+            f"{exercise} uses PyTorch's own optimizer ({', '.join(sorted(set(used)))}): the exercise "
             "is to write the update yourself, so calling torch.optim earns no points here.",
-            "update each tensor with its gradient yourself: under torch.no_grad(), "
-            "d = p.grad (+ weight_decay * p), the momentum buffer, then p.add_(..., alpha=-lr).",
+            fix,
         )
 
 
