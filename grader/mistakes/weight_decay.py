@@ -104,6 +104,11 @@ MISTAKES_ADAMW = {
         "            g = g + weight_decay * p  # the moments fed the decayed gradient ...\n"
         "            p.mul_(1 - lr * weight_decay)  # ... and the decoupled decay as well\n",
     ), "the moments fed the decayed gradient g + λ·w"),
+    "adamw_moments_decayed_late": Mistake("adamw_step", _adamw_with(
+        "            p.mul_(1 - lr * weight_decay)\n",
+        "            p.mul_(1 - lr * weight_decay)\n"
+        "            g = g + weight_decay * p  # the decay term from the decayed weights, into the moments\n",
+    ), "the moments fed g + λ·w after the decoupled decay"),
     "adamw_decay_after_step": Mistake("adamw_step", _adamw_with(
         "            p.mul_(1 - lr * weight_decay)\n", "",
     ).replace("* m / denom)\n", "* m / denom)\n            p.mul_(1 - lr * weight_decay)  # after the step\n"),

@@ -79,6 +79,8 @@ def _variant(kind, start, grads, *, lr, betas, eps, weight_decay):
                 decayed = w * (1 - weight_decay)
             else:
                 decayed = w * (1 - lr * weight_decay)
+            if kind == "moments_decayed_late":  # the decay term taken from the weights already decayed
+                g = g + weight_decay * decayed
             ms[i] = b1 * ms[i] + (1 - b1) * g
             vs[i] = b2 * vs[i] + (1 - b2) * g * g
             bc1 = 1.0 if kind in ("no_bias_correction", "no_correction1") else 1 - b1 ** tt
@@ -132,6 +134,13 @@ _MISTAKES = {
         "The moments are fed the decayed gradient g + λ·w, on top of the decoupled decay "
         "(1 - lr·λ)·w: the decay is applied twice, once through Adam's moments (as Adam's L2 "
         "penalty would) and once directly. In AdamW the moments see the gradient p.grad only.",
+        "update exp_avg and exp_avg_sq with g = p.grad itself; the decay is only "
+        "p.mul_(1 - lr * weight_decay).",
+    ),
+    "moments_decayed_late": (
+        "The moments are fed the decayed gradient g + λ·w (with w already multiplied by 1 - lr·λ), "
+        "on top of the decoupled decay: the decay is applied twice, once through Adam's moments (as "
+        "Adam's L2 penalty would) and once directly. In AdamW the moments see the gradient p.grad only.",
         "update exp_avg and exp_avg_sq with g = p.grad itself; the decay is only "
         "p.mul_(1 - lr * weight_decay).",
     ),
@@ -347,9 +356,10 @@ def check_adamw_step_state(adamw_step) -> None:
                 w_before = (start[i] if t == 1 else None)
                 if w_before is not None:
                     b1, b2 = kw["betas"]
-                    fed = g + kw["weight_decay"] * w_before
-                    decayed = (1 - b1) * fed if key == "exp_avg" else (1 - b2) * fed * fed
-                    if torch.allclose(value, decayed, rtol=1e-6, atol=1e-20):
+                    lam = kw["weight_decay"]
+                    fed = [g + lam * w_before, g + lam * (1 - kw["lr"] * lam) * w_before]  # before/after the decay
+                    fed = [(1 - b1) * f if key == "exp_avg" else (1 - b2) * f * f for f in fed]
+                    if any(torch.allclose(value, f, rtol=1e-6, atol=1e-20) for f in fed):
                         fail(
                             f"{here}['{key}'] is built from g + λ·w, the gradient with the decay term: "
                             "in AdamW the moments see the gradient only, and the decay acts on the "
