@@ -1,5 +1,6 @@
-"""Set-up files agree: pyproject.toml and environment.yml declare the same dependencies, and
-the torch the Makefile installs (the CPU build on this machine's disk) satisfies the range."""
+"""Set-up files agree: pyproject.toml and environment.yml declare the same dependencies, the
+README states the same torch range, and the torch the Makefile installs (the CPU build on this
+machine's disk) satisfies the range."""
 import re
 import tomllib
 
@@ -40,6 +41,15 @@ def test_torch_range_admits_the_pinned_cpu_build_and_not_an_unknown_future():
     pinned = re.search(r"^TORCH\s*\?=\s*torch==(\S+)", (ROOT / "Makefile").read_text(), re.M).group(1)
     assert Version(pinned) in spec
     assert Version("2.13.0") in spec and Version("3.0") not in spec
+    # torch.nn.RMSNorm and F.rms_norm (assignment 06) first appear in 2.4
+    assert Version("2.4.0") in spec and Version("2.3.1") not in spec
+
+
+def test_readme_states_the_torch_range_of_pyproject():
+    readme = (ROOT / "README.md").read_text()
+    stated = re.search(r"`pyproject\.toml` allows `(torch[^`]+)`", readme)
+    assert stated, "README.md no longer says which torch pyproject.toml allows"
+    assert str(Requirement(stated.group(1)).specifier) == _pyproject()["torch"]
 
 
 def test_makefile_targets_of_the_readme_exist():

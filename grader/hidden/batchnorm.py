@@ -1,7 +1,7 @@
 """Hidden checks of assignment 04-batchnorm: the tests that run only when the work is graded.
 
-They live apart from the visible checks (``grader/checks/batchnorm.py``), so that an instructor
-can hand students the grader package without this folder. They reuse the visible module's probes
+They live apart from the visible checks (``grader/checks/batchnorm/``), so that an instructor
+can hand students the grader package without this folder. They reuse the visible modules' probes
 and diagnoses.
 """
 from __future__ import annotations
@@ -11,11 +11,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from grader.checks._common import call, check, expect_raises, fail, generator
-from grader.checks.batchnorm import (
-    _ATOL_BW, _BNS, _CASCADE_BN, _CASCADE_FN, _RTOL_BW, _affine, _backward_probe,
-    _call_backward, _call_bn, _check_identity, _close, _compare_layers, _diagnose_backward,
-    _function_grads, _gradcheck_failure, _is_function_class, _is_module_class, _make,
-    _no_builtin, _pair, _probe, _run, _simulate_buffers,
+from grader.checks.batchnorm._shared import _CASCADE_BN, _affine, _close, _no_builtin, _probe
+from grader.checks.batchnorm.backward import (
+    _ATOL_BW, _CASCADE_FN, _RTOL_BW, _backward_probe, _call_backward, _diagnose_backward,
+    _function_grads, _gradcheck_failure, _is_function_class,
+)
+from grader.checks.batchnorm.functional import _call_bn, _simulate_buffers
+from grader.checks.batchnorm.layer import (
+    _BNS, _check_identity, _compare_layers, _is_module_class, _make, _pair, _run,
 )
 
 

@@ -30,6 +30,120 @@ _GROUPS_TAIL = '''
             {"params": no_decay, "weight_decay": 0.0}]
 '''
 
+_ADAMW_HEAD = '''
+def adamw_step(params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, state=None):
+    params = list(params)
+    beta1, beta2 = betas
+    if min(lr, eps, weight_decay) < 0 or not (0 <= beta1 < 1 and 0 <= beta2 < 1):
+        raise ValueError("bad hyper-parameter")
+    if state is None:
+        state = [None] * len(params)
+    elif len(state) != len(params):
+        raise ValueError("one state per parameter")
+    new_state = []
+    with torch.no_grad():
+        for p, s in zip(params, state):
+            if p.grad is None:
+                new_state.append(s)
+                continue
+            if s is None:
+                s = {"step": 0, "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
+            g = p.grad
+'''
+_ADAMW_TAIL = '''
+            new_state.append({"step": t, "exp_avg": m, "exp_avg_sq": v})
+    return new_state
+'''
+
+
+def _adamw(body: str) -> str:
+    return _ADAMW_HEAD + body + _ADAMW_TAIL
+
+
+# The correct body, which each mistake below changes in one place.
+_ADAMW_BODY = '''
+            t = s["step"] + 1
+            p.mul_(1 - lr * weight_decay)
+            m = beta1 * s["exp_avg"] + (1 - beta1) * g
+            v = beta2 * s["exp_avg_sq"] + (1 - beta2) * g * g
+            denom = v.sqrt() / math.sqrt(1 - beta2 ** t) + eps
+            p.sub_(lr / (1 - beta1 ** t) * m / denom)'''
+
+
+def _adamw_with(old: str, new: str) -> str:
+    assert old in _ADAMW_BODY, old
+    return _adamw(_ADAMW_BODY.replace(old, new))
+
+
+MISTAKES_ADAMW = {
+    "adamw_l2": Mistake("adamw_step", _adamw_with(
+        "            p.mul_(1 - lr * weight_decay)\n",
+        "            g = g + weight_decay * p  # Adam's L2: the decay goes through the moments\n",
+    ), "decay added to the gradient (Adam with L2, not AdamW)"),
+    "adamw_decay_no_lr": Mistake("adamw_step", _adamw_with(
+        "p.mul_(1 - lr * weight_decay)", "p.mul_(1 - weight_decay)",
+    ), "decoupled decay without the learning rate"),
+    "adamw_no_bias_correction": Mistake("adamw_step", _adamw_with(
+        "            denom = v.sqrt() / math.sqrt(1 - beta2 ** t) + eps\n"
+        "            p.sub_(lr / (1 - beta1 ** t) * m / denom)",
+        "            denom = v.sqrt() + eps\n"
+        "            p.sub_(lr * m / denom)",
+    ), "no bias correction of the moments"),
+    "adamw_step_from_zero": Mistake("adamw_step", _adamw_with(
+        '            t = s["step"] + 1\n',
+        '            t = s["step"]  # 0 on the first step: 1 - beta ** 0 = 0\n',
+    ).replace('            new_state.append({"step": t,',
+              '            t += 1  # counted after the update\n'
+              '            new_state.append({"step": t,'), "a step count starting from 0"),
+    "adamw_eps_inside": Mistake("adamw_step", _adamw_with(
+        "denom = v.sqrt() / math.sqrt(1 - beta2 ** t) + eps",
+        "denom = torch.sqrt(v / (1 - beta2 ** t) + eps)",
+    ), "eps inside the square root"),
+    "adamw_moments_decayed": Mistake("adamw_step", _adamw_with(
+        "            p.mul_(1 - lr * weight_decay)\n",
+        "            g = g + weight_decay * p  # the moments fed the decayed gradient ...\n"
+        "            p.mul_(1 - lr * weight_decay)  # ... and the decoupled decay as well\n",
+    ), "the moments fed the decayed gradient g + λ·w"),
+    "adamw_moments_decayed_late": Mistake("adamw_step", _adamw_with(
+        "            p.mul_(1 - lr * weight_decay)\n",
+        "            p.mul_(1 - lr * weight_decay)\n"
+        "            g = g + weight_decay * p  # the decay term from the decayed weights, into the moments\n",
+    ), "the moments fed g + λ·w after the decoupled decay"),
+    "adamw_decay_after_step": Mistake("adamw_step", _adamw_with(
+        "            p.mul_(1 - lr * weight_decay)\n", "",
+    ).replace("* m / denom)\n", "* m / denom)\n            p.mul_(1 - lr * weight_decay)  # after the step\n"),
+        "decay applied after the Adam step"),
+    "adamw_uses_torch_optim": Mistake("adamw_step", _ADAMW_HEAD.split("    new_state = []")[0] + '''
+    opt = torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    for p, s in zip(params, state):
+        if s is not None:
+            opt.state[p] = {"step": torch.tensor(float(s["step"])), "exp_avg": s["exp_avg"],
+                            "exp_avg_sq": s["exp_avg_sq"]}
+    opt.step()
+    return [{"step": int(opt.state[p]["step"]), "exp_avg": opt.state[p]["exp_avg"],
+             "exp_avg_sq": opt.state[p]["exp_avg_sq"]} if p in opt.state else s
+            for p, s in zip(params, state)]
+''', "torch.optim.AdamW called inside adamw_step"),
+    "adamw_uses_functional": Mistake("adamw_step", _ADAMW_HEAD.split("    new_state = []")[0] + '''
+    from torch.optim._functional import adamw
+    live = [i for i, p in enumerate(params) if p.grad is not None]
+    for i in live:
+        if state[i] is None:
+            state[i] = {"step": 0, "exp_avg": torch.zeros_like(params[i]),
+                        "exp_avg_sq": torch.zeros_like(params[i])}
+    steps = [torch.tensor(float(state[i]["step"])) for i in live]
+    with torch.no_grad():
+        adamw([params[i] for i in live], [params[i].grad for i in live],
+              [state[i]["exp_avg"] for i in live], [state[i]["exp_avg_sq"] for i in live], [], steps,
+              amsgrad=False, beta1=beta1, beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps,
+              maximize=False)
+    for i, t in zip(live, steps):
+        state[i] = {**state[i], "step": int(t)}
+    return state
+''', "torch.optim's functional adamw called inside adamw_step"),
+}
+
+
 MISTAKES = {
     "l1_no_abs": Mistake("l1_penalty", '''
 def l1_penalty(params):
@@ -183,7 +297,20 @@ overfitting_starts = int(sweep["val_history"][lambdas.index(0.0)].mean(dim=0).ar
 mean_train = sweep["train_history"][lambdas.index(0.0)].mean(dim=0)
 overfitting_starts = int(sweep["steps"][mean_train.argmin()])
 ''', "the training loss's minimum instead of the validation loss's"),
+    "decay_time_scale_adam": Mistake("decay_time_scale", '''
+adam_w1 = decay_run["w1"]["Adam"][decay_run["lambdas"].index(0.1)]
+decay_time_scale = int(decay_run["steps"][adam_w1 <= adam_w1[0] / math.e][0])
+''', "read from Adam's run instead of AdamW's"),
+    "decay_time_scale_half": Mistake("decay_time_scale", '''
+adamw_w1 = decay_run["w1"]["AdamW"][decay_run["lambdas"].index(0.1)]
+decay_time_scale = int(decay_run["steps"][adamw_w1 <= adamw_w1[0] / 2][0])
+''', "the half-life instead of the time to 1/e"),
+    "decay_time_scale_last_above": Mistake("decay_time_scale", '''
+adamw_w1 = decay_run["w1"]["AdamW"][decay_run["lambdas"].index(0.1)]
+decay_time_scale = int(decay_run["steps"][adamw_w1 > adamw_w1[0] / math.e][-1])
+''', "the last step above 1/e instead of the first at or below"),
 }
+MISTAKES.update(MISTAKES_ADAMW)
 
 # The demo class's "typical mistakes" student submits these (make demo).
-DEMO = ("l2_half", "seed_decay", "zeroes_negatives")
+DEMO = ("l2_half", "seed_decay", "adamw_l2", "zeroes_negatives")

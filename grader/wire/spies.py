@@ -55,17 +55,22 @@ class TorchFunctions(TorchFunctionMode):
 
 @contextlib.contextmanager
 def optimizers(used: list[str]) -> Iterator[None]:
-    """Record the use of any torch.optim optimizer or of the functional SGD.
+    """Record the use of any torch.optim optimizer or of the functional SGD or Adam/AdamW.
 
     Patched during the block only: ``Optimizer.__init__`` (every optimizer calls it) and
-    the implementations behind ``torch.optim.sgd.sgd``, which that function looks up as
-    module globals (so an alias imported earlier is caught too)."""
+    the implementations behind ``torch.optim.sgd.sgd`` and ``torch.optim.adam.adam`` (which
+    ``torch.optim.adamw.adamw`` calls), which those functions look up as module globals (so
+    an alias imported earlier is caught too)."""
+    import torch.optim.adam as adam_module
     import torch.optim.sgd as sgd_module
 
     originals = {(torch.optim.Optimizer, "__init__"): torch.optim.Optimizer.__init__}
-    for fname in ("_single_tensor_sgd", "_multi_tensor_sgd", "_fused_sgd"):
-        if hasattr(sgd_module, fname):
-            originals[(sgd_module, fname)] = getattr(sgd_module, fname)
+    labels = {}
+    for module, kind in ((sgd_module, "sgd"), (adam_module, "adam")):
+        for fname in (f"_single_tensor_{kind}", f"_multi_tensor_{kind}", f"_fused_{kind}"):
+            if hasattr(module, fname):
+                originals[(module, fname)] = getattr(module, fname)
+                labels[(module, fname)] = "torch.optim's functional sgd" if kind == "sgd" else "torch.optim's functional adam/adamw"
 
     def spy(label, original):
         def wrapper(*args, **kwargs):
@@ -75,7 +80,7 @@ def optimizers(used: list[str]) -> Iterator[None]:
 
     try:
         for (owner, attr), original in originals.items():
-            label = "torch.optim optimizer" if attr == "__init__" else "torch.optim's functional sgd"
+            label = labels.get((owner, attr), "torch.optim optimizer")
             setattr(owner, attr, spy(label, original))
         yield
     finally:
