@@ -309,7 +309,12 @@ class Judge:
             self._restart()
             return "died"
         if outcome.status == "died" or not self.kernel.alive():
-            if outcome.status == "died":
+            reason = self.kernel.death_reason
+            if reason:
+                cell.outputs.append(_error("KernelDied", f"the sandbox stopped the kernel while it ran "
+                                           f"this cell: {reason}; the cells after it ran in a fresh "
+                                           "kernel without it"))
+            elif outcome.status == "died":
                 cell.outputs.append(_error("KernelDied", "the kernel died while running this cell "
                                            "(os._exit, exit(), too much memory, or a crash); the "
                                            "cells after it ran in a fresh kernel without it"))
@@ -447,8 +452,10 @@ class Judge:
             message = (f"the test did not finish within {limit:.0f} s: your code is too slow "
                        "or never returns (an endless loop?).")
         except framing.PeerGone:
-            message = ("the kernel died while this test ran your code (os._exit, exit(), too "
-                       "much memory, or a crash).")
+            reason = kernel.death_reason if kernel is not None else None
+            message = (f"the sandbox stopped the kernel while this test ran your code: {reason}."
+                       if reason else "the kernel died while this test ran your code (os._exit, "
+                       "exit(), too much memory, or a crash).")
         except framing.WireError as exc:
             message = f"your code returned something the grader cannot read ({exc})."
         except NameError as exc:

@@ -12,6 +12,15 @@ checks and hidden tests, the working folder, the project checkout) does not exis
 Limits (settable in ``nbgrader_config.py`` as ``c.Sandbox.<name>``) are applied with
 ``setrlimit`` before the kernel starts: address space, processes, file size and CPU
 time; the judge adds a wall-clock budget per notebook on top of the per-cell timeout.
+
+Processes and threads (``max_processes``) hold whoever grades. The kernel counts
+``RLIMIT_NPROC`` per uid *within a user namespace* (Linux 5.14 and later): as root each
+sandbox has a uid of its own, as an unprivileged instructor each has a user namespace of its
+own, so either way the limit counts one sandbox's tasks and nobody else's. A watchdog outside
+the sandbox (:class:`Watchdog`) counts the tasks of the sandbox's PID namespace and kills
+the namespace's init (and with it every process inside) once they reach the limit: a fork
+bomb or a thread storm is stopped within a fraction of a second instead of spinning until
+the cell's timeout, and on older kernels it is the only limit.
 """
 from __future__ import annotations
 
@@ -23,6 +32,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from traitlets import Bool, Integer
@@ -60,7 +71,8 @@ class Sandbox(LoggingConfigurable):
     enabled = Bool(True, help="Run every student kernel inside bubblewrap. Turning it off "
                    "(python -m grader autograde --no-sandbox) is for trusted submissions only.").tag(config=True)
     memory_limit = Integer(4 * 2**30, help="Address-space limit of a kernel, in bytes.").tag(config=True)
-    max_processes = Integer(512, help="Processes and threads of the sandbox's uid (RLIMIT_NPROC).").tag(config=True)
+    max_processes = Integer(512, help="Processes and threads of one sandbox (RLIMIT_NPROC in its own "
+                            "uid or user namespace; a kernel that reaches it is killed).").tag(config=True)
     max_file_size = Integer(256 * 2**20, help="Largest file a kernel may write, in bytes.").tag(config=True)
     cpu_time = Integer(1800, help="CPU seconds a kernel may use in all (RLIMIT_CPU).").tag(config=True)
     tmp_size = Integer(256 * 2**20, help="Size of the kernel's private /tmp, in bytes.").tag(config=True)
@@ -157,8 +169,12 @@ class Sandbox(LoggingConfigurable):
     def limits(self, root: bool) -> dict:
         limits = {"RLIMIT_AS": self.memory_limit, "RLIMIT_FSIZE": self.max_file_size,
                   "RLIMIT_CPU": self.cpu_time, "RLIMIT_CORE": 0}
-        if root:  # counted per uid: only meaningful for the sandbox's own uid
-            limits["RLIMIT_NPROC"] = self.max_processes
+        # Counted per uid in a user namespace: as root the sandbox's uid is its own; otherwise
+        # the sandbox's user namespace is, on kernels that count per namespace (5.14+).
+        # A little above the watchdog's threshold: the watchdog kills the sandbox at
+        # max_processes; the kernel refuses tasks beyond this even between its counts.
+        if root or nproc_per_user_namespace():
+            limits["RLIMIT_NPROC"] = self.max_processes + NPROC_HEADROOM
         return {k: int(v) for k, v in limits.items() if v and v > 0 or k == "RLIMIT_CORE"}
 
     # ------------------------------------------------------------------ can it start?
@@ -194,6 +210,93 @@ def _probe(tmp_size: int) -> str | None:
                     "submissions with --no-sandbox.")
         return "the sandbox (bubblewrap) cannot start here: " + " | ".join(detail) + hint
     return None
+
+
+def nproc_per_user_namespace(release: str | None = None) -> bool:
+    """Whether this kernel counts RLIMIT_NPROC per user namespace (Linux 5.14, "Reimplement
+    RLIMIT_NPROC on top of ucounts"): then a limit set inside a sandbox's own user
+    namespace counts that sandbox's tasks only, not all the grading user's."""
+    release = release or os.uname().release
+    try:
+        major, minor = (int("".join(ch for ch in part if ch.isdigit()) or 0)
+                        for part in release.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (5, 14)
+
+
+WATCH_INTERVAL = 0.1  # seconds between two counts of a sandbox's tasks
+NPROC_HEADROOM = 32  # RLIMIT_NPROC is max_processes + this: the watchdog acts first
+
+
+def _tasks_below(pid: int) -> int:
+    """Tasks (threads) of process ``pid`` and of all its descendants, read from /proc.
+    Every process of a PID namespace descends from the namespace's init (orphans are
+    re-parented to it), so from the init this counts the whole namespace."""
+    count, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        count += len(tids)
+        for tid in tids:
+            try:
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    stack.extend(int(c) for c in f.read().split())
+            except (OSError, ValueError):
+                pass
+    return count
+
+
+def _namespace_init(bwrap_pid: int) -> int | None:
+    """The sandbox's PID-namespace init: bubblewrap's (only) child."""
+    try:
+        with open(f"/proc/{bwrap_pid}/task/{bwrap_pid}/children") as f:
+            children = f.read().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
+class Watchdog:
+    """Counts the tasks of a sandbox's PID namespace from outside and kills the namespace's
+    init (so the kernel ends every process inside) once they reach ``limit``. ``reason``
+    then says why, for the judge's message."""
+
+    def __init__(self, bwrap_pid: int, limit: int, interval: float = WATCH_INTERVAL):
+        self.bwrap_pid, self.limit, self.interval = bwrap_pid, limit, interval
+        self.reason: str | None = None
+        self.peak = 0
+        self.cpu = 0.0  # CPU seconds the watchdog itself spent (benchmarks/bench_limits.py)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sandbox-watchdog-{bwrap_pid}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        init = None
+        while not self._stop.is_set():
+            if init is None:
+                init = _namespace_init(self.bwrap_pid)
+            if init is not None:
+                tasks = _tasks_below(init)
+                self.peak = max(self.peak, tasks)
+                if tasks >= self.limit:
+                    self.reason = (f"it started {self.limit} or more processes and threads, the "
+                                   f"sandbox's limit (c.Sandbox.max_processes = {self.limit})")
+                    try:
+                        os.kill(init, 9)
+                    except OSError:
+                        pass
+                    return
+                if tasks == 0:  # the namespace has ended
+                    return
+            self.cpu = time.thread_time()
+            self._stop.wait(self.interval)
 
 
 _uid_counter = [0]
