@@ -300,6 +300,12 @@ class Judge:
         if outcome.status == "timeout":
             cell.outputs.append(_error("CellTimeoutError", f"the cell did not finish within "
                                        f"{min(self.cell_timeout, left):.0f} s (an endless loop?)"))
+            stray = self.kernel.stray_processes()
+            if stray:  # forked children go on after the interrupt: end them with the kernel
+                self.kernel.kill()
+                cell.outputs.append(_error("KernelDied", f"the cell left {stray} processes running "
+                                           "(os.fork?); the sandbox stopped the kernel and the "
+                                           "cells after it ran in a fresh kernel without it"))
         if outcome.exiting:  # exit(): ipykernel stops a moment after the reply
             self.kernel.kill()
             cell.outputs.append(_error("KernelDied", "this cell ended the kernel (exit()); the cells "

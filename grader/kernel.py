@@ -121,6 +121,13 @@ class Kernel:
         """Why the sandbox killed this kernel (a limit it reached), if it did."""
         return self.watchdog.reason if self.watchdog is not None else None
 
+    def stray_processes(self) -> int:
+        """Processes the kernel's code left in its sandbox (beyond the sandbox's init and
+        the kernel itself): forked children that an interrupt does not reach."""
+        if self.watchdog is None or not self.alive():
+            return 0
+        return max(0, self.watchdog.processes() - 2)
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

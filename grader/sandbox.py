@@ -200,16 +200,92 @@ def _probe(tmp_size: int) -> str | None:
         except (OSError, subprocess.TimeoutExpired) as exc:
             return f"bubblewrap could not be started: {exc}"
     if run.returncode != 0:
-        detail = (run.stderr or run.stdout).strip().splitlines()[-3:]
-        hint = ""
-        if any("namespace" in line or "uid map" in line or "Operation not permitted" in line
-               for line in detail):
-            hint = (" This machine does not allow unprivileged user namespaces (common in "
-                    "containers): enable them (sysctl kernel.unprivileged_userns_clone=1 or "
-                    "user.max_user_namespaces > 0), run the grader as root, or grade trusted "
-                    "submissions with --no-sandbox.")
-        return "the sandbox (bubblewrap) cannot start here: " + " | ".join(detail) + hint
+        return diagnose(run.stderr or run.stdout, read_sysctls(), container(), cmd[0],
+                        root=os.geteuid() == 0)
     return None
+
+
+# ---------------------------------------------------------------------- why it cannot start
+
+SYSCTLS = {  # name -> file under /proc/sys
+    "user.max_user_namespaces": "user/max_user_namespaces",
+    "kernel.unprivileged_userns_clone": "kernel/unprivileged_userns_clone",
+    "kernel.apparmor_restrict_unprivileged_userns": "kernel/apparmor_restrict_unprivileged_userns",
+}
+APPARMOR_INSTALL = "deploy/hub/apparmor/install-bwrap-profile"
+
+
+def read_sysctls(proc: str | Path = "/proc") -> dict[str, str | None]:
+    """The settings that decide whether an unprivileged user may create a user namespace
+    (None: this kernel has no such setting)."""
+    out: dict[str, str | None] = {}
+    for name, rel in SYSCTLS.items():
+        try:
+            out[name] = (Path(proc) / "sys" / rel).read_text().strip()
+        except OSError:
+            out[name] = None
+    return out
+
+
+def container(proc: str | Path = "/proc", root: str | Path = "/") -> str | None:
+    """"Docker", "Kubernetes", "a container" when this process seems to run in one, else None."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST") or (Path(root) / "var/run/secrets/kubernetes.io").exists():
+        return "Kubernetes"
+    try:
+        cgroup = (Path(proc) / "1" / "cgroup").read_text()
+    except OSError:
+        cgroup = ""
+    if "kubepods" in cgroup:
+        return "Kubernetes"
+    if (Path(root) / ".dockerenv").exists() or "docker" in cgroup:
+        return "Docker"
+    if (Path(root) / "run/.containerenv").exists() or os.environ.get("container"):
+        return "a container"
+    return None
+
+
+def diagnose(stderr: str, sysctls: dict[str, str | None], where: str | None, bwrap: str,
+             root: bool = False) -> str:
+    """Why bubblewrap could not start, and the exact fix, from the kernel's settings
+    (:func:`read_sysctls`), the container this runs in (:func:`container`) and bwrap's
+    error text."""
+    lines = [line.strip() for line in (stderr or "").strip().splitlines() if line.strip()]
+    said = " | ".join(lines[-3:]) or "no message"
+    text = " ".join(lines).lower()
+    head = f"the sandbox (bubblewrap) cannot start here: {said}."
+
+    def sysctl(name: str, value: str) -> str:
+        return (f"sysctl -w {name}={value} (to keep it after a reboot: echo '{name} = {value}' "
+                f"> /etc/sysctl.d/60-regnorm-userns.conf)")
+
+    userns_failed = any(s in text for s in ("namespace", "uid map", "uid_map", "operation not permitted",
+                                             "permission denied", "enospc", "can't mount proc"))
+    if not userns_failed:
+        return head
+    if sysctls.get("user.max_user_namespaces") == "0":
+        return (f"{head} Cause: user namespaces are switched off on this machine "
+                f"(user.max_user_namespaces = 0). Fix, as root: {sysctl('user.max_user_namespaces', '15000')}.")
+    if sysctls.get("kernel.unprivileged_userns_clone") == "0" and not root:
+        return (f"{head} Cause: this kernel forbids unprivileged user namespaces "
+                f"(kernel.unprivileged_userns_clone = 0). Fix, as root: "
+                f"{sysctl('kernel.unprivileged_userns_clone', '1')}.")
+    if sysctls.get("kernel.apparmor_restrict_unprivileged_userns") == "1" and not root:
+        real = os.path.realpath(bwrap)
+        return (f"{head} Cause: AppArmor restricts unprivileged user namespaces "
+                f"(kernel.apparmor_restrict_unprivileged_userns = 1, the default since Ubuntu 23.10). "
+                f"Fix, as root: allow them to the course's bubblewrap only, with the AppArmor profile "
+                f"the course ships: {ROOT / APPARMOR_INSTALL} {real} (it installs "
+                f"/etc/apparmor.d/bwrap-regnorm and loads it); or, for every program, "
+                f"{sysctl('kernel.apparmor_restrict_unprivileged_userns', '0')}.")
+    if where:
+        return (f"{head} Cause: this runs in {where}, whose default security profile (seccomp, "
+                f"no user namespaces) forbids the sandbox. Fix: grade outside the students' "
+                f"containers, on a VM or on Dask workers that are allowed unprivileged user "
+                f"namespaces (on Kubernetes, a node pool or pod whose seccomp profile allows "
+                f"unshare/clone of user namespaces); or grade trusted submissions with --no-sandbox.")
+    return (f"{head} Cause: this machine does not let this user create the sandbox's namespaces "
+            f"(a seccomp or security-module policy). Fix: allow unprivileged user namespaces, "
+            f"grade as root, or grade trusted submissions with --no-sandbox.")
 
 
 def nproc_per_user_namespace(release: str | None = None) -> bool:
@@ -229,10 +305,11 @@ WATCH_INTERVAL = 0.1  # seconds between two counts of a sandbox's tasks
 NPROC_HEADROOM = 32  # RLIMIT_NPROC is max_processes + this: the watchdog acts first
 
 
-def _tasks_below(pid: int) -> int:
-    """Tasks (threads) of process ``pid`` and of all its descendants, read from /proc.
-    Every process of a PID namespace descends from the namespace's init (orphans are
-    re-parented to it), so from the init this counts the whole namespace."""
+def _tasks_below(pid: int, threads: bool = True) -> int:
+    """Tasks (threads; with ``threads=False`` processes) of process ``pid`` and of all its
+    descendants, read from /proc. Every process of a PID namespace descends from the
+    namespace's init (orphans are re-parented to it), so from the init this counts the
+    whole namespace."""
     count, stack = 0, [pid]
     while stack:
         p = stack.pop()
@@ -240,7 +317,7 @@ def _tasks_below(pid: int) -> int:
             tids = os.listdir(f"/proc/{p}/task")
         except OSError:
             continue
-        count += len(tids)
+        count += len(tids) if threads else 1
         for tid in tids:
             try:
                 with open(f"/proc/{p}/task/{tid}/children") as f:
@@ -276,6 +353,11 @@ class Watchdog:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def processes(self) -> int:
+        """Processes in the sandbox now, its init and the kernel included."""
+        init = _namespace_init(self.bwrap_pid)
+        return _tasks_below(init, threads=False) if init is not None else 0
 
     def _run(self) -> None:
         init = None
