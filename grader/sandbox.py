@@ -28,7 +28,9 @@ import functools
 import importlib.util
 import json
 import os
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -360,25 +362,39 @@ class Watchdog:
         return _tasks_below(init, threads=False) if init is not None else 0
 
     def _run(self) -> None:
-        init = None
-        while not self._stop.is_set():
-            if init is None:
-                init = _namespace_init(self.bwrap_pid)
-            if init is not None:
-                tasks = _tasks_below(init)
-                self.peak = max(self.peak, tasks)
-                if tasks >= self.limit:
-                    self.reason = (f"it started {self.limit} or more processes and threads, the "
-                                   f"sandbox's limit (c.Sandbox.max_processes = {self.limit})")
-                    try:
-                        os.kill(init, 9)
-                    except OSError:
-                        pass
-                    return
-                if tasks == 0:  # the namespace has ended
-                    return
-            self.cpu = time.thread_time()
-            self._stop.wait(self.interval)
+        init, handle = None, None
+        try:
+            while not self._stop.is_set():
+                if init is None:
+                    init = _namespace_init(self.bwrap_pid)
+                    if init is not None:
+                        try:  # a handle on this very process: a recycled pid is never signalled
+                            handle = os.pidfd_open(init)
+                        except (AttributeError, OSError):
+                            handle = None
+                if init is not None:
+                    tasks = _tasks_below(init)
+                    if handle is not None and select.select([handle], [], [], 0)[0]:
+                        return  # the init has ended (its pid may already be someone else's)
+                    self.peak = max(self.peak, tasks)
+                    if tasks >= self.limit:
+                        self.reason = (f"it started {self.limit} or more processes and threads, the "
+                                       f"sandbox's limit (c.Sandbox.max_processes = {self.limit})")
+                        try:
+                            if handle is not None:
+                                signal.pidfd_send_signal(handle, signal.SIGKILL)
+                            else:
+                                os.kill(init, signal.SIGKILL)
+                        except OSError:
+                            pass
+                        return
+                    if tasks == 0:  # the namespace has ended
+                        return
+                self.cpu = time.thread_time()
+                self._stop.wait(self.interval)
+        finally:
+            if handle is not None:
+                os.close(handle)
 
 
 _uid_counter = [0]
