@@ -349,6 +349,7 @@ class Watchdog:
         self.reason: str | None = None
         self.peak = 0
         self.cpu = 0.0  # CPU seconds the watchdog itself spent (benchmarks/bench_limits.py)
+        self.fired_at: float | None = None  # time.monotonic() of the kill
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sandbox-watchdog-{bwrap_pid}", daemon=True)
         self._thread.start()
@@ -378,6 +379,7 @@ class Watchdog:
                         return  # the init has ended (its pid may already be someone else's)
                     self.peak = max(self.peak, tasks)
                     if tasks >= self.limit:
+                        self.fired_at = time.monotonic()
                         self.reason = (f"it started {self.limit} or more processes and threads, the "
                                        f"sandbox's limit (c.Sandbox.max_processes = {self.limit})")
                         try:

@@ -206,3 +206,27 @@ def test_the_apparmor_profile_grants_userns_to_the_given_bwrap_only(tmp_path):
         profile = tmp_path / "bwrap-regnorm"
         profile.write_text(out)
         subprocess.run([parser, "--skip-kernel-load", "--skip-cache", str(profile)], check=True)
+
+
+def test_processes_a_cell_leaves_behind_are_counted(tmp_path):
+    # the judge ends a kernel whose timed-out cell left such processes: an interrupt reaches
+    # the kernel, not its forked children
+    from grader.kernel import Kernel
+
+    box = Sandbox()
+    try:
+        box.check()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"no sandbox can start here: {exc}")
+    tmp_path.chmod(0o777)
+    kernel = Kernel(box, tmp_path)
+    kernel.start()
+    try:
+        assert kernel.stray_processes() == 0
+        out = kernel.execute("import os, time\nfor _ in range(3):\n    if os.fork() == 0:\n"
+                             "        time.sleep(600)\n        os._exit(0)\n", timeout=30)
+        assert out.status == "ok", out
+        assert kernel.stray_processes() == 3
+    finally:
+        kernel.kill()
+    assert not kernel.alive()
