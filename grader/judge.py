@@ -300,6 +300,12 @@ class Judge:
         if outcome.status == "timeout":
             cell.outputs.append(_error("CellTimeoutError", f"the cell did not finish within "
                                        f"{min(self.cell_timeout, left):.0f} s (an endless loop?)"))
+            stray = self.kernel.stray_processes()
+            if stray:  # forked children go on after the interrupt: end them with the kernel
+                self.kernel.kill()
+                cell.outputs.append(_error("KernelDied", f"the cell left {stray} processes running "
+                                           "(os.fork?); the sandbox stopped the kernel and the "
+                                           "cells after it ran in a fresh kernel without it"))
         if outcome.exiting:  # exit(): ipykernel stops a moment after the reply
             self.kernel.kill()
             cell.outputs.append(_error("KernelDied", "this cell ended the kernel (exit()); the cells "
@@ -309,7 +315,12 @@ class Judge:
             self._restart()
             return "died"
         if outcome.status == "died" or not self.kernel.alive():
-            if outcome.status == "died":
+            reason = self.kernel.death_reason
+            if reason:
+                cell.outputs.append(_error("KernelDied", f"the sandbox stopped the kernel while it ran "
+                                           f"this cell: {reason}; the cells after it ran in a fresh "
+                                           "kernel without it"))
+            elif outcome.status == "died":
                 cell.outputs.append(_error("KernelDied", "the kernel died while running this cell "
                                            "(os._exit, exit(), too much memory, or a crash); the "
                                            "cells after it ran in a fresh kernel without it"))
@@ -447,8 +458,10 @@ class Judge:
             message = (f"the test did not finish within {limit:.0f} s: your code is too slow "
                        "or never returns (an endless loop?).")
         except framing.PeerGone:
-            message = ("the kernel died while this test ran your code (os._exit, exit(), too "
-                       "much memory, or a crash).")
+            reason = kernel.death_reason if kernel is not None else None
+            message = (f"the sandbox stopped the kernel while this test ran your code: {reason}."
+                       if reason else "the kernel died while this test ran your code (os._exit, "
+                       "exit(), too much memory, or a crash).")
         except framing.WireError as exc:
             message = f"your code returned something the grader cannot read ({exc})."
         except NameError as exc:

@@ -22,7 +22,7 @@ from queue import Empty
 import nbformat
 from jupyter_client import BlockingKernelClient
 
-from .sandbox import Sandbox, new_uid
+from .sandbox import Sandbox, Watchdog, new_uid
 
 STARTUP_TIMEOUT = 60
 INTERRUPT_GRACE = 5.0
@@ -52,6 +52,7 @@ class Kernel:
         self.client: BlockingKernelClient | None = None
         self.rundir: str | None = None
         self.uid: int | None = None
+        self.watchdog: Watchdog | None = None
         self._idle: set[str] = set()  # requests seen finishing while nobody waited for them
 
     # ------------------------------------------------------------------ life
@@ -86,6 +87,8 @@ class Kernel:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._stderr,
                                      stderr=subprocess.STDOUT, cwd=str(self.scratch), env=env,
                                      start_new_session=True)
+        if self.sandbox is not None and self.sandbox.max_processes > 0:
+            self.watchdog = Watchdog(self.proc.pid, self.sandbox.max_processes)
         self.client = BlockingKernelClient()
         self.client.load_connection_info(connection)
         self.client.start_channels()
@@ -113,6 +116,18 @@ class Kernel:
         except Exception:
             return ""
 
+    @property
+    def death_reason(self) -> str | None:
+        """Why the sandbox killed this kernel (a limit it reached), if it did."""
+        return self.watchdog.reason if self.watchdog is not None else None
+
+    def stray_processes(self) -> int:
+        """Processes the kernel's code left in its sandbox (beyond the sandbox's init and
+        the kernel itself): forked children that an interrupt does not reach."""
+        if self.watchdog is None or not self.alive():
+            return 0
+        return max(0, self.watchdog.processes() - 2)
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -127,6 +142,8 @@ class Kernel:
             pass
 
     def kill(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
         if self.client is not None:
             try:
                 self.client.stop_channels()
