@@ -160,19 +160,15 @@ chmod 644 "$config_dir/settings.json"
 install -d -m 700 "$state_dir"
 say "settings: $config_dir/settings.json"
 
-# 8. Sandboxes where the kernel restricts user namespaces (Ubuntu 24.04's AppArmor).
-restrict=/proc/sys/kernel/apparmor_restrict_unprivileged_userns
-profile="$here/apparmor/bwrap-regnorm"
-if [ -r "$restrict" ] && [ "$(cat "$restrict")" = 1 ]; then
-    if [ -f "$profile" ] && command -v apparmor_parser >/dev/null; then
-        bwrap=$("$prefix/.venv/bin/python" -c "from grader.sandbox import bwrap_path; print(bwrap_path())")
-        say "AppArmor profile for $bwrap"
-        sed "s#@BWRAP@#$bwrap#g" "$profile" >/etc/apparmor.d/bwrap-regnorm
-        apparmor_parser -r /etc/apparmor.d/bwrap-regnorm
-    else
-        echo "warning: unprivileged user namespaces are restricted ($restrict = 1) and no AppArmor" \
-             "profile could be installed: grading cannot start its sandbox (README, 'Teaching a class')" >&2
-    fi
+# 8. Sandboxes where the kernel restricts user namespaces (Ubuntu 23.10+'s AppArmor): a
+#    profile that lets the course's bwrap create them (apparmor/install-bwrap-profile does
+#    nothing where they are not restricted).
+if [ -r /proc/sys/kernel/apparmor_restrict_unprivileged_userns ] &&
+   [ "$(cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns)" = 1 ]; then
+    say "AppArmor profile for the course's bubblewrap"
+    "$here/apparmor/install-bwrap-profile" ||
+        echo "warning: no AppArmor profile installed: grading as the instructor cannot start its sandbox" \
+             "(README, 'Grading as the instructor')" >&2
 fi
 
 # 9. The service.
