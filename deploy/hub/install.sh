@@ -168,7 +168,7 @@ if [ -r /proc/sys/kernel/apparmor_restrict_unprivileged_userns ] &&
     say "AppArmor profile for the course's bubblewrap"
     "$here/apparmor/install-bwrap-profile" ||
         echo "warning: no AppArmor profile installed: grading as the instructor cannot start its sandbox" \
-             "(README, 'Grading as the instructor')" >&2
+             "(README, Security model: 'Grading as the instructor, not as root')" >&2
 fi
 
 # 9. The service.
