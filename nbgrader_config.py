@@ -72,7 +72,7 @@ elif not os.environ.get("GRADER_PLAIN_NBGRADER"):
 # Limits of each student kernel (see grader/sandbox.py). `python -m grader autograde
 # --no-sandbox` sets Sandbox.enabled = False for trusted submissions, with a warning.
 c.Sandbox.memory_limit = 4 * 2**30        # bytes of address space
-c.Sandbox.max_processes = 512             # processes and threads (when grading as root)
+c.Sandbox.max_processes = 512             # processes and threads; a kernel reaching it is stopped
 c.Sandbox.max_file_size = 256 * 2**20     # bytes per file written
 c.Sandbox.cpu_time = 1800                 # CPU seconds per kernel
 c.Sandbox.tmp_size = 256 * 2**20          # bytes of the kernel's private /tmp
