@@ -46,10 +46,21 @@ def build(folder: Path, assignments: list[str], students: int) -> int:
                 lambda: submissions.fill(assignment, name, {**solutions, first: "def broken(:\n    pass"}),
             ]
             for i in range(students):
-                nb = kinds[i % len(kinds)]()
+                nb = distinct(kinds[i % len(kinds)](), f"s{i:03d}")
                 submissions.write(nb, folder / f"s{i:03d}" / assignment / f"{name}.ipynb")
                 count += 1
     return count
+
+
+def distinct(nb, student: str):
+    """Every submission different: the grader executes identical notebooks once (the task
+    key is a hash of the content), so a class of copies would measure that saving instead
+    of the grading. A comment naming the student ends the first answer cell."""
+    from grader import notebooks
+
+    cell = next(c for c in nb.cells if notebooks.is_solution(c))
+    cell.source = cell.source.rstrip("\n") + f"\n# submitted by {student}"
+    return nb
 
 
 def run(subs: Path, work: Path, workers: int, plain: bool = False):

@@ -20,6 +20,35 @@ def nbgrader(*args: str, check: bool = True, capture: bool = True,
     )
 
 
+def nbgrader_watched(*args: str, env: dict | None = None, progress=None, count=None,
+                     poll: float = 0.5) -> subprocess.CompletedProcess:
+    """:func:`nbgrader`, while ``progress.update(count())`` follows what the pass has
+    written so far (its tasks, autograded notebooks, feedback pages): the phase's progress."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"],
+                                cwd=ROOT, env={**subprocess_env(), **(env or {})}, text=True,
+                                stdout=out, stderr=subprocess.STDOUT)
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=poll)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if progress is not None and count is not None:
+                    progress.update(count())
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        if progress is not None and count is not None:
+            progress.update(count())
+        out.seek(0)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), None)
+
+
 def configured_db_url() -> str:
     """The gradebook ``nbgrader_config.py`` names (``GRADER_DB_URL`` overrides it)."""
     from traitlets.config.loader import PyFileConfigLoader
