@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from .collect import collect
-from .nbgrader_apps import course_dirs, gradebook_url, nbgrader, nbgrader_watched
+from .nbgrader_apps import course_dirs, gradebook_url, nbgrader, nbgrader_many, nbgrader_watched
 from .paths import CLASSROOM, make_private, private_dir
 from .records import CellResult, NotebookResult, export_cells, message_of, results  # noqa: F401
 from .sandbox import Sandbox, SandboxUnavailable
@@ -179,18 +179,21 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     if feedback:
         progress = parallel.Progress(total, progress_stream, "with feedback", phase="feedback")
         done_before = 0
-        for assignment in collection.found:
+        for assignment, students in collection.found.items():
             count = _written(workdir / "feedback", assignment, "*.html", time.time() - 1)
-            nbgrader_watched("generate_feedback", assignment, "--force", *dirs, progress=progress,
-                             count=lambda: done_before + count())
+            groups = _groups(sorted(students), feedback_jobs(len(students)))
+            everyone = set(students)
+            nbgrader_many([["generate_feedback", assignment, "--force", *dirs]
+                           + ([f"--CourseDirectory.student_id_exclude={','.join(sorted(everyone - set(g)))}"]
+                              if len(groups) > 1 else []) for g in groups],
+                          progress=progress, count=lambda: done_before + count())
             done_before += counts[assignment]
         progress.update(total)
         progress.close()
     phases["feedback"] = time.monotonic() - mark
     mark = time.monotonic()
     for assignment, students in collection.found.items():
-        for student in students:
-            everything.extend(results(workdir, db_url, assignment, student))
+        everything.extend(results(workdir, db_url, assignment, list(students)))
     if outcome.interrupted:
         done = {(t.student, t.assignment, t.notebook) for t in tasks if (executed / f"{t.key}.ipynb").exists()}
         for r in everything:
@@ -220,6 +223,19 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     if outcome.interrupted:
         raise GradingInterrupted(everything)
     return everything
+
+
+FEEDBACK_GROUP = 8  # students per feedback process at least: each process starts in seconds
+
+
+def feedback_jobs(students: int) -> int:
+    """How many ``generate_feedback`` processes share a class (feedback pages only read the
+    gradebook): one per core, with at least FEEDBACK_GROUP students each."""
+    return max(1, min(default_workers(), students // FEEDBACK_GROUP))
+
+
+def _groups(students: list[str], n: int) -> list[list[str]]:
+    return [students[i::n] for i in range(n)] if n > 1 else [students]
 
 
 def _notebooks_per_submission(assignment: str) -> int:

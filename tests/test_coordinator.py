@@ -170,3 +170,30 @@ def test_progress_tells_the_phase_its_rate_and_time_left(monkeypatch):
     progress.update(300)
     progress.close()
     assert "300/300" in out.getvalue().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_autograde_stops_before_executing_when_a_task_was_planted(tmp_path, monkeypatch):
+    """The whole run: a pickle planted in the tasks folder between the prepare pass and the
+    workers stops grading with a message naming it; nothing runs, nothing is recorded."""
+    from grader import submissions
+    from grader.autograde import autograde
+
+    subs = tmp_path / "subs"
+    submissions.write(submissions.complete("03-dropout", "dropout"), subs / "alice" / "03-dropout" / "dropout.ipynb")
+    mark = tmp_path / "pwned"
+    original = parallel.load_tasks
+
+    def planted(folder):
+        (folder / ("0" * 64 + ".task")).write_bytes(pickle.dumps(_Planted(mark)))
+        return original(folder)
+
+    monkeypatch.setattr(parallel, "load_tasks", planted)
+    work = tmp_path / "work"
+    with pytest.raises(SystemExit) as stop:
+        autograde(subs, work, feedback=False, workers=1, log=lambda m: None)
+    assert "0" * 64 + ".task" in str(stop.value) and "nothing was executed" in str(stop.value)
+    assert not mark.exists()
+    assert not list((work / "executed").glob("*.ipynb")) and not (work / "autograded").exists()
+    assert stat.S_IMODE(os.stat(work).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(work / "gradebook.db").st_mode) == 0o600
