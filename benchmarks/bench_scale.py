@@ -17,6 +17,7 @@ the machine for an hour): give ``--per-notebook`` the seconds per notebook that
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import tempfile
@@ -95,7 +96,8 @@ def main() -> int:
         for workers in args.workers:
             executed = Path(tmp) / f"executed{workers}"
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None, memory_limit="1GB") as cluster:
+                              dashboard_address=None, memory_limit="1GB",
+                              silence_logs=logging.CRITICAL) as cluster:
                 start = time.perf_counter()
                 outcome = parallel.execute_tasks(loaded, executed, scheduler=cluster.scheduler_address,
                                                  progress_stream=open(os.devnull, "w"), grade=stub_grade)
