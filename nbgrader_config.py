@@ -32,6 +32,13 @@ c.CourseDirectory.db_url = _driver(os.environ.get("GRADER_DB_URL") or (
 # The course id (the exchange's folder); the course hub (deploy/hub/) may name it otherwise.
 c.CourseDirectory.course_id = os.environ.get("REGNORM_COURSE_ID", "regnorm")
 
+# Less repeated work per notebook in every nbgrader pass, the same results (grader/speedups.py).
+try:
+    from grader.speedups import install as _speedups
+    _speedups()
+except ImportError:  # pragma: no cover (nbgrader run from outside the course's environment)
+    pass
+
 # The released stub of every solution region.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

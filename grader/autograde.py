@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 from .collect import collect
-from .nbgrader_apps import course_dirs, gradebook_url, nbgrader
-from .paths import CLASSROOM
+from .nbgrader_apps import course_dirs, gradebook_url, nbgrader, nbgrader_many, nbgrader_watched
+from .paths import CLASSROOM, make_private, private_dir
 from .records import CellResult, NotebookResult, export_cells, message_of, results  # noqa: F401
 from .sandbox import Sandbox, SandboxUnavailable
 
@@ -52,8 +53,24 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _nbgrader_autograde(workdir: Path, assignment: str, dirs, options, env, log) -> None:
-    run = nbgrader("autograde", assignment, "--force", *dirs, *options, check=False, env=env)
+def _written(folder: Path, assignment: str, pattern: str, since: float):
+    """A counter of the files an nbgrader pass has written since ``since``:
+    ``folder/<student>/<assignment>/<pattern>``, the phase's progress."""
+    def count() -> int:
+        n = 0
+        for path in folder.glob(f"*/{assignment}/{pattern}"):
+            try:
+                n += path.stat().st_mtime >= since
+            except OSError:
+                continue
+        return n
+    return count
+
+
+def _nbgrader_autograde(workdir: Path, assignment: str, dirs, options, env, log, progress=None,
+                        count=None) -> None:
+    run = nbgrader_watched("autograde", assignment, "--force", *dirs, *options, env=env,
+                           progress=progress, count=count)
     with open(workdir / "nbgrader.log", "a") as f:
         phase = env.get("GRADER_PHASE", "serial") if env else "serial"
         f.write(f"--- nbgrader autograde {assignment} ({phase}, exit {run.returncode})\n{run.stdout}\n")
@@ -65,7 +82,8 @@ def _nbgrader_autograde(workdir: Path, assignment: str, dirs, options, env, log)
 def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = True,
               log=print, sandbox: bool = True, workers: int | None = None,
               scheduler: str | None = None, resume: bool = False,
-              progress_stream=None, timestamps=None) -> list[NotebookResult]:
+              progress_stream=None, timestamps=None,
+              timings: dict | None = None) -> list[NotebookResult]:
     """Grade every submission under ``submissions``; returns one result per notebook.
 
     ``workers``: local worker processes (default: one per core); 0 runs the judge inside
@@ -78,11 +96,14 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
 
     Entries that could not be collected are logged and listed in ``workdir/problems.txt``;
     notebooks that failed, in ``workdir/failures.txt``; nbgrader's own messages go to
-    ``workdir/nbgrader.log``."""
+    ``workdir/nbgrader.log``. The working folder is private to you (0700, the gradebook and
+    the files in it 0600). ``timings``, if given, receives the seconds of each phase
+    (preparing, executing, recording, feedback, reporting, total)."""
     from . import parallel
 
-    workdir = Path(workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = private_dir(Path(workdir).resolve())
+    phases: dict[str, float] = {} if timings is None else timings
+    started = time.monotonic()
     (workdir / "nbgrader.log").write_text("")
     options = sandbox_options(sandbox)
     if not sandbox:
@@ -104,27 +125,43 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
              "nbgrader itself, serially" if workers == 0 else f"{workers} local worker(s)")
     outcome = parallel.Outcome()
     tasks: list = []
+    counts = {a: len(students) * _notebooks_per_submission(a) for a, students in collection.found.items()}
+    total = sum(counts.values())
     for assignment in sorted(collection.found):
         log(f"nbgrader: {assignment}: generating the gradebook entry")
         nbgrader("generate_assignment", assignment, "--force", *dirs)
+    make_private(workdir)  # the gradebook 0600 from its first write on
     if workers or scheduler:
         tasks_dir = workdir / "tasks"
         shutil.rmtree(tasks_dir, ignore_errors=True)
+        private_dir(tasks_dir)
+        progress = parallel.Progress(total, progress_stream, "prepared", phase="preparing")
         for assignment, students in collection.found.items():
             log(f"nbgrader: {assignment}: preparing {len(students)} submission(s)")
             _nbgrader_autograde(workdir, assignment, dirs, options,
-                                {"GRADER_PHASE": "harvest", parallel.TASKS_ENV: str(tasks_dir)}, log)
-        tasks = parallel.load_tasks(tasks_dir)
+                                {"GRADER_PHASE": "harvest", parallel.TASKS_ENV: str(tasks_dir)}, log,
+                                progress, lambda: sum(1 for _ in tasks_dir.glob("*.task")))
+        progress.update(total)
+        progress.close()
+        try:
+            tasks = parallel.load_tasks(tasks_dir)
+        except parallel.TaskRefused as exc:
+            raise SystemExit(f"Cannot autograde: {exc}") from None
+        phases["preparing"] = time.monotonic() - started
         log(f"executing {len(tasks)} notebook(s) on {where}"
             + ("" if sandbox else " WITHOUT a sandbox")
             + (f" ({sum((executed / f'{t.key}.ipynb').exists() for t in tasks)} kept from an earlier run)"
                if resume else ""))
         outcome = parallel.execute_tasks(tasks, executed, workers=workers, scheduler=scheduler,
                                          progress_stream=progress_stream, log=log)
+        phases["executing"] = outcome.seconds
         if outcome.interrupted:
             log(f"interrupted: {outcome.done + outcome.skipped} of {len(tasks)} notebook(s) graded; "
                 "recording them")
     everything = []
+    mark = time.monotonic()
+    progress = parallel.Progress(total, progress_stream, "recorded", phase="recording")
+    done_before = 0
     for assignment, students in collection.found.items():
         env = None
         if workers or scheduler:
@@ -133,11 +170,32 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
                 env[parallel.INJECT_ONLY_ENV] = "1"
         log(f"nbgrader: {assignment}: recording {len(students)} submission(s)"
             + ("" if sandbox else " WITHOUT a sandbox"))
-        _nbgrader_autograde(workdir, assignment, dirs, options, env, log)
-        if feedback:
-            nbgrader("generate_feedback", assignment, "--force", *dirs, check=False)
-        for student in students:
-            everything.extend(results(workdir, db_url, assignment, student))
+        count = _written(workdir / "autograded", assignment, "*.ipynb", time.time() - 1)
+        _nbgrader_autograde(workdir, assignment, dirs, options, env, log, progress,
+                            lambda: done_before + count())
+        done_before += counts[assignment]
+    progress.update(total)
+    progress.close()
+    phases["recording"] = time.monotonic() - mark
+    mark = time.monotonic()
+    if feedback:
+        progress = parallel.Progress(total, progress_stream, "with feedback", phase="feedback")
+        done_before = 0
+        for assignment, students in collection.found.items():
+            count = _written(workdir / "feedback", assignment, "*.html", time.time() - 1)
+            groups = _groups(sorted(students), feedback_jobs(len(students)))
+            everyone = set(students)
+            nbgrader_many([["generate_feedback", assignment, "--force", *dirs]
+                           + ([f"--CourseDirectory.student_id_exclude={','.join(sorted(everyone - set(g)))}"]
+                              if len(groups) > 1 else []) for g in groups],
+                          progress=progress, count=lambda: done_before + count())
+            done_before += counts[assignment]
+        progress.update(total)
+        progress.close()
+    phases["feedback"] = time.monotonic() - mark
+    mark = time.monotonic()
+    for assignment, students in collection.found.items():
+        everything.extend(results(workdir, db_url, assignment, list(students)))
     if outcome.interrupted:
         done = {(t.student, t.assignment, t.notebook) for t in tasks if (executed / f"{t.key}.ipynb").exists()}
         for r in everything:
@@ -161,9 +219,31 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
         log(f"\n{len(failures)} notebook(s) with a problem"
             + (f", {len(collection.problems)} entr(y/ies) not collected" if collection.problems else "")
             + ":\n" + "\n".join("  " + f for f in failures + collection.problems))
+    make_private(workdir)
+    phases["reporting"] = time.monotonic() - mark
+    phases["total"] = time.monotonic() - started
     if outcome.interrupted:
         raise GradingInterrupted(everything)
     return everything
+
+
+FEEDBACK_GROUP = 8  # students per feedback process at least: each process starts in seconds
+
+
+def feedback_jobs(students: int) -> int:
+    """How many ``generate_feedback`` processes share a class (feedback pages only read the
+    gradebook): one per core, with at least FEEDBACK_GROUP students each."""
+    return max(1, min(default_workers(), students // FEEDBACK_GROUP))
+
+
+def _groups(students: list[str], n: int) -> list[list[str]]:
+    return [students[i::n] for i in range(n)] if n > 1 else [students]
+
+
+def _notebooks_per_submission(assignment: str) -> int:
+    from .paths import source_notebooks
+
+    return max(1, len(source_notebooks(assignment)))
 
 
 class GradingInterrupted(KeyboardInterrupt):

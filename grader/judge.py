@@ -24,6 +24,7 @@ wall-clock budget (``c.Sandbox.notebook_timeout``).
 from __future__ import annotations
 
 import builtins
+import copy
 import os
 import shutil
 import socket
@@ -548,6 +549,9 @@ def run_specs(tests: dict[str, tuple[str, float]], locked: dict[str, str]) -> di
     return specs
 
 
+_GRADING: dict[tuple[str, str, str], tuple[dict, dict]] = {}
+
+
 class JudgeExecute(Execute):
     """nbgrader's execute step, replaced: the kernel is confined and the judge decides."""
 
@@ -570,8 +574,20 @@ class JudgeExecute(Execute):
 
     def _grading(self, resources) -> tuple[dict[str, tuple[str, float]], dict[str, dict]]:
         """From the gradebook (the instructor's source): the test cells, {grade_id: (code,
-        points)}, and the runs whose values questions read (:func:`run_specs`)."""
+        points)}, and the runs whose values questions read (:func:`run_specs`). In one
+        prepare or record pass (``GRADER_PHASE`` set: an nbgrader process that grades one
+        assignment after its gradebook entry was made) every student's notebook has the
+        same source, so it is read once per notebook name."""
         info = resources["nbgrader"]
+        if os.environ.get("GRADER_PHASE"):
+            key = (info["db_url"], info["assignment"], info["notebook"])
+            if key not in _GRADING:
+                _GRADING[key] = self._grading_from_gradebook(info)
+            tests, runs = _GRADING[key]
+            return dict(tests), copy.deepcopy(runs)
+        return self._grading_from_gradebook(info)
+
+    def _grading_from_gradebook(self, info) -> tuple[dict[str, tuple[str, float]], dict[str, dict]]:
         with Gradebook(info["db_url"]) as gb:
             notebook = gb.find_notebook(info["notebook"], info["assignment"])
             solutions = {c.name for c in notebook.solution_cells}

@@ -20,6 +20,51 @@ def nbgrader(*args: str, check: bool = True, capture: bool = True,
     )
 
 
+def nbgrader_watched(*args: str, env: dict | None = None, progress=None, count=None,
+                     poll: float = 0.5) -> subprocess.CompletedProcess:
+    """:func:`nbgrader`, while ``progress.update(count())`` follows what the pass has
+    written so far (its tasks, autograded notebooks, feedback pages): the phase's progress."""
+    return nbgrader_many([list(args)], env=env, progress=progress, count=count, poll=poll)[0]
+
+
+def nbgrader_many(arglists: list[list[str]], env: dict | None = None, progress=None, count=None,
+                  poll: float = 0.5) -> list[subprocess.CompletedProcess]:
+    """Several nbgrader runs at once (a process pool for the passes that only read the
+    gradebook, such as feedback over disjoint groups of students), with the phase's
+    progress followed as in :func:`nbgrader_watched`."""
+    import tempfile
+
+    outs, procs = [], []
+    try:
+        for args in arglists:
+            out = tempfile.TemporaryFile("w+")
+            outs.append(out)
+            procs.append(subprocess.Popen([sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"],
+                                          cwd=ROOT, env={**subprocess_env(), **(env or {})}, text=True,
+                                          stdout=out, stderr=subprocess.STDOUT))
+        while any(proc.poll() is None for proc in procs):
+            try:
+                next(p for p in procs if p.poll() is None).wait(timeout=poll)
+            except subprocess.TimeoutExpired:
+                pass
+            if progress is not None and count is not None:
+                progress.update(count())
+        if progress is not None and count is not None:
+            progress.update(count())
+        done = []
+        for proc, out in zip(procs, outs):
+            out.seek(0)
+            done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), None))
+        return done
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for out in outs:
+            out.close()
+
+
 def configured_db_url() -> str:
     """The gradebook ``nbgrader_config.py`` names (``GRADER_DB_URL`` overrides it)."""
     from traitlets.config.loader import PyFileConfigLoader

@@ -29,10 +29,10 @@ output, carried as JSON. ``nbgrader_config.py`` picks the execute step from the
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
-import pickle
 import shutil
 import signal
 import sys
@@ -117,6 +117,13 @@ def _limits(step: JudgeExecute) -> tuple[Sandbox, dict]:
     return sandbox, {"cell_timeout": float(step.timeout or 120), "sandbox": traits}
 
 
+class TaskRefused(ValueError):
+    """A file in the tasks folder that is not a task this grader wrote: never executed."""
+
+
+MAX_TASK_BYTES = 256 * 2**20  # a notebook plus its folder's files (each at most MAX_SCRATCH_FILE)
+
+
 @dataclass
 class Task:
     key: str
@@ -133,6 +140,60 @@ class Task:
     def label(self) -> str:
         return f"{self.student}/{self.assignment}/{self.notebook}"
 
+    def to_json(self) -> str:
+        """The task as JSON (the folder's files as base64): data, read back as data."""
+        return json.dumps({
+            "format": TASK_FORMAT, "key": self.key, "student": self.student,
+            "assignment": self.assignment, "notebook": self.notebook, "nb_json": self.nb_json,
+            "tests": {gid: [code, float(points)] for gid, (code, points) in self.tests.items()},
+            "files": {name: base64.b64encode(data).decode("ascii") for name, data in self.files.items()},
+            "limits": self.limits, "runs": self.runs,
+        })
+
+    @classmethod
+    def from_json(cls, text: str | bytes, where: str = "task") -> "Task":
+        """A task from its JSON, checked field by field, its key recomputed from its content;
+        anything else raises :class:`TaskRefused` naming ``where``."""
+        def refuse(why: str) -> TaskRefused:
+            return TaskRefused(f"{where} is not a task written by this grader ({why}); nothing was "
+                               "executed. Someone or something wrote into the grader's working folder: "
+                               "check who can write there (it should be private to you) and grade again.")
+
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise refuse(f"not JSON: {exc}") from None
+        fields = {"format", "key", "student", "assignment", "notebook", "nb_json", "tests", "files",
+                  "limits", "runs"}
+        if not isinstance(data, dict) or set(data) != fields or data["format"] != TASK_FORMAT:
+            raise refuse("not a task object of format " + TASK_FORMAT)
+        if not all(isinstance(data[k], str) for k in ("key", "student", "assignment", "notebook", "nb_json")):
+            raise refuse("a name or the notebook is not a string")
+        tests, files = data["tests"], data["files"]
+        if not isinstance(tests, dict) or not all(
+                isinstance(v, list) and len(v) == 2 and isinstance(v[0], str)
+                and isinstance(v[1], (int, float)) and not isinstance(v[1], bool) for v in tests.values()):
+            raise refuse("the tests are not {grade_id: [code, points]}")
+        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()) or any(
+                "/" in n or n in ("", ".", "..") for n in files):
+            raise refuse("the files are not {name: base64}")
+        if not isinstance(data["limits"], dict) or not (data["runs"] is None or isinstance(data["runs"], dict)):
+            raise refuse("the limits or runs are not objects")
+        try:
+            raw = {n: base64.b64decode(v, validate=True) for n, v in files.items()}
+            nb = nbformat.reads(data["nb_json"], as_version=4)
+        except Exception as exc:
+            raise refuse(f"unreadable content: {type(exc).__name__}") from None
+        task = cls(data["key"], data["student"], data["assignment"], data["notebook"], data["nb_json"],
+                   {gid: (code, float(points)) for gid, (code, points) in tests.items()}, raw,
+                   data["limits"], data["runs"])
+        if task_key(nb, task.tests, task.files, task.limits, task.runs) != task.key:
+            raise refuse("its key does not match its content")
+        return task
+
+
+TASK_FORMAT = "regnorm-grader-task/1"
+
 
 class Harvest(JudgeExecute):
     """The execute step of the harvest pass: write the task down, run nothing."""
@@ -147,8 +208,9 @@ class Harvest(JudgeExecute):
         out = Path(os.environ[TASKS_ENV])
         out.mkdir(parents=True, exist_ok=True)
         tmp = out / f".{task.key}.tmp"
-        with open(tmp, "wb") as f:
-            pickle.dump(task, f)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(task.to_json())
         os.replace(tmp, out / f"{task.key}.task")
         return nb, resources
 
@@ -183,10 +245,24 @@ def _same_cells(a, b) -> bool:
 
 
 def load_tasks(folder: Path) -> list[Task]:
+    """Every task the harvest pass wrote, read as JSON data and checked. Anything else in
+    the folder (a planted pickle, a file of another name, a link) refuses the whole run with
+    :class:`TaskRefused` before a single task executes."""
     tasks = []
-    for path in sorted(folder.glob("*.task")):
-        with open(path, "rb") as f:
-            tasks.append(pickle.load(f))
+    if not folder.exists():
+        return tasks
+    for path in sorted(folder.iterdir()):
+        where = f"{path}"
+        if path.is_symlink() or not path.is_file() or path.suffix != ".task" or path.name.startswith("."):
+            raise TaskRefused(f"{where} does not belong in the tasks folder (only <key>.task files the "
+                              "harvest pass wrote); nothing was executed. Someone or something wrote into "
+                              "the grader's working folder: check who can write there and grade again.")
+        if path.stat().st_size > MAX_TASK_BYTES:
+            raise TaskRefused(f"{where} is larger than any task ({MAX_TASK_BYTES} bytes); nothing was executed.")
+        task = Task.from_json(path.read_bytes(), where)
+        if path.stem != task.key:
+            raise TaskRefused(f"{where}: its name is not its key; nothing was executed.")
+        tasks.append(task)
     return tasks
 
 
@@ -216,6 +292,13 @@ def grade_task(task: Task) -> tuple[str, str, float]:
     return task.key, nbformat.writes(nb), time.monotonic() - start
 
 
+def grade_task_json(text: str) -> str:
+    """:func:`grade_task` with JSON in and out (the Dask path): a worker rebuilds and checks
+    the task from data; the coordinator reads the reply as data (:func:`_reply`)."""
+    key, nb_json, seconds = grade_task(Task.from_json(text, "the task received"))
+    return json.dumps({"status": "ok", "key": key, "nb_json": nb_json, "seconds": seconds})
+
+
 class _Log:
     """The judge's warnings on a worker go to its stderr (a Dask worker's log)."""
 
@@ -237,43 +320,66 @@ class Outcome:
 
 
 class Progress:
-    """notebooks done / total, rate, time left: one line redrawn on a terminal, a line
-    per notebook otherwise (logs, CI)."""
+    """One phase of a run (preparing, executing, recording, feedback): notebooks done /
+    total, the rate and the time left at that rate. One line redrawn on a terminal; on a
+    log (CI, a file) a line per notebook, or per ``every`` notebooks for a large class."""
 
-    def __init__(self, total: int, stream=None, label="graded"):
+    def __init__(self, total: int, stream=None, label="graded", phase: str = "executing", every: int = 0):
         self.total, self.done, self.failed = total, 0, 0
         self.stream = stream or sys.stderr
         self.start = time.monotonic()
         self.label = label
+        self.phase = phase
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.every = every or max(1, total // 50)
+        self._shown = -1
+
+    def rate(self) -> float:
+        """Notebooks per minute so far in this phase."""
+        elapsed = time.monotonic() - self.start
+        return self.done / elapsed * 60 if elapsed > 0 and self.done else 0.0
 
     def line(self) -> str:
-        elapsed = time.monotonic() - self.start
-        rate = self.done / elapsed * 60 if elapsed > 0 and self.done else 0.0
+        rate = self.rate()
         left = (self.total - self.done) / (rate / 60) if rate else None
         width = 24
         filled = int(width * self.done / self.total) if self.total else width
         bar = "#" * filled + "." * (width - filled)
         eta = "?" if left is None else _duration(left)
         fails = f", {self.failed} failed" if self.failed else ""
-        return (f"[{bar}] {self.done}/{self.total} notebooks {self.label}, "
+        return (f"{self.phase:<10}[{bar}] {self.done}/{self.total} notebooks {self.label}, "
                 f"{rate:.1f}/min, {eta} left{fails}")
 
     def step(self, failed: bool = False, note: str = "") -> None:
         self.done += 1
         self.failed += bool(failed)
+        self._show(note)
+
+    def update(self, done: int) -> None:
+        """The phase's count as observed (notebooks an nbgrader pass has written so far)."""
+        done = min(done, self.total)
+        if done != self.done:
+            self.done = done
+            self._show()
+
+    def _show(self, note: str = "") -> None:
         if self.tty:
             self.stream.write("\r" + self.line() + "\033[K")
             if self.done == self.total:
                 self.stream.write("\n")
-        else:
-            self.stream.write(self.line() + (f"  ({note})" if note else "") + "\n")
+        elif self.done == self.total or self.done - max(self._shown, 0) >= self.every or self._shown < 0:
+            self.stream.write(self.line() + (f"  ({note})" if note and self.every == 1 else "") + "\n")
+            self._shown = self.done
         self.stream.flush()
 
     def close(self) -> None:
         if self.tty and self.done != self.total:
             self.stream.write("\n")
             self.stream.flush()
+        elif not self.tty and self._shown != self.done:
+            self.stream.write(self.line() + "\n")
+            self.stream.flush()
+        self.seconds = time.monotonic() - self.start
 
 
 def _duration(seconds: float) -> str:
@@ -287,15 +393,17 @@ def _duration(seconds: float) -> str:
 
 def _store(executed: Path, key: str, nb_json: str) -> None:
     tmp = executed / f".{key}.tmp"
-    tmp.write_text(nb_json)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(nb_json)
     os.replace(tmp, executed / f"{key}.ipynb")
 
 
 def execute_tasks(tasks: list[Task], executed: Path, workers: int = 1, scheduler: str | None = None,
-                  progress_stream=None, log=print) -> Outcome:
+                  progress_stream=None, log=print, grade=None) -> Outcome:
     """Execute every task not yet stored in ``executed``; each result is stored as soon as
     it arrives, so Ctrl-C (KeyboardInterrupt) keeps everything finished before it."""
-    executed.mkdir(parents=True, exist_ok=True)
+    executed.mkdir(mode=0o700, parents=True, exist_ok=True)
     outcome = Outcome()
     todo = []
     for task in tasks:
@@ -306,7 +414,7 @@ def execute_tasks(tasks: list[Task], executed: Path, workers: int = 1, scheduler
     if not todo:
         return outcome
     start = time.monotonic()
-    progress = Progress(len(todo), progress_stream)
+    progress = Progress(len(todo), progress_stream, "executed", phase="executing")
 
     def finished(task: Task, result=None, error: BaseException | None = None) -> None:
         if error is None:
@@ -319,7 +427,7 @@ def execute_tasks(tasks: list[Task], executed: Path, workers: int = 1, scheduler
 
     try:
         if scheduler:
-            _run_dask(todo, scheduler, finished)
+            _run_dask(todo, scheduler, finished, grade or grade_task_json)
         elif workers <= 1:
             for task in todo:
                 try:
@@ -365,12 +473,12 @@ def _run_pool(todo: list[Task], workers: int, finished) -> None:
             except queue.Empty:
                 break
             try:
-                _send(proc.stdin, task)
-                status, value = _receive(proc.stdout)
-            except (OSError, EOFError, pickle.UnpicklingError) as exc:
+                _send(proc.stdin, task.to_json())
+                reply = _reply(_receive(proc.stdout), task)
+            except (OSError, EOFError, ValueError) as exc:
                 results.put((task, None, RuntimeError(f"the worker process ended ({exc or 'no reply'})")))
                 return
-            results.put((task, value, None) if status == "ok" else (task, None, RuntimeError(value)))
+            results.put((task, reply, None) if not isinstance(reply, str) else (task, None, RuntimeError(reply)))
         try:
             proc.stdin.close()
         except OSError:
@@ -427,21 +535,42 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _send(stream, obj) -> None:
-    data = pickle.dumps(obj)
+# The local worker protocol: length-prefixed UTF-8 JSON both ways, never pickle. In: a
+# task (Task.to_json). Out: {"status": "ok", "key", "nb_json", "seconds"} or
+# {"status": "error", "message"}.
+MAX_MESSAGE = 2 * MAX_TASK_BYTES
+
+
+def _send(stream, text: str) -> None:
+    data = text.encode("utf-8")
     stream.write(len(data).to_bytes(8, "big") + data)
     stream.flush()
 
 
-def _receive(stream):
+def _receive(stream) -> bytes:
     header = stream.read(8)
     if len(header) < 8:
         raise EOFError
     size = int.from_bytes(header, "big")
+    if size > MAX_MESSAGE:
+        raise ValueError(f"a message of {size} bytes (at most {MAX_MESSAGE})")
     data = stream.read(size)
     if len(data) < size:
         raise EOFError
-    return pickle.loads(data)
+    return data
+
+
+def _reply(text: str | bytes, task: Task):
+    """A worker's reply as (key, notebook JSON, seconds), or the error message (str)."""
+    data = json.loads(text)  # bytes that are not UTF-8 JSON: ValueError
+    if not isinstance(data, dict):
+        raise ValueError("a reply that is not a JSON object")
+    if data.get("status") == "error" and isinstance(data.get("message"), str):
+        return data["message"]
+    if (data.get("status") != "ok" or data.get("key") != task.key or not isinstance(data.get("nb_json"), str)
+            or not isinstance(data.get("seconds"), (int, float))):
+        raise ValueError("a reply that is not a result of this task")
+    return data["key"], data["nb_json"], float(data["seconds"])
 
 
 def serve() -> None:
@@ -454,19 +583,23 @@ def serve() -> None:
     try:
         while True:
             try:
-                task = _receive(inp)
+                text = _receive(inp)
             except EOFError:
                 return
             try:
-                reply = ("ok", grade_task(task))
+                key, nb_json, seconds = grade_task(Task.from_json(text, "the task received"))
+                reply = {"status": "ok", "key": key, "nb_json": nb_json, "seconds": seconds}
             except Exception as exc:
-                reply = ("error", f"{type(exc).__name__}: {exc}")
-            _send(proto, reply)
+                reply = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+            _send(proto, json.dumps(reply))
     except KeyboardInterrupt:
         return
 
 
-def _run_dask(todo: list[Task], scheduler: str, finished) -> None:
+def _run_dask(todo: list[Task], scheduler: str, finished, grade=None) -> None:
+    """``grade``: what a worker runs on a task's JSON (:func:`grade_task_json`; a benchmark
+    passes a stub that returns stored results, to measure the coordinator alone)."""
+    grade = grade or grade_task_json
     try:
         from distributed import Client, as_completed
     except ImportError:  # pragma: no cover
@@ -476,14 +609,19 @@ def _run_dask(todo: list[Task], scheduler: str, finished) -> None:
         for task in todo:
             # pure=False: a resubmitted notebook runs again; retries=1: a worker lost
             # mid-task (node preempted) is replaced by another one.
-            fut = client.submit(grade_task, task, key=f"grade-{task.key[:16]}-{time.time_ns()}",
+            fut = client.submit(grade, task.to_json(), key=f"grade-{task.key[:16]}-{time.time_ns()}",
                                 pure=False, retries=1)
             futures[fut.key] = (fut, task)
         try:
             for fut in as_completed([f for f, _ in futures.values()]):
                 task = futures[fut.key][1]
                 if fut.status == "finished":
-                    finished(task, fut.result())
+                    try:
+                        reply = _reply(fut.result(), task)
+                    except (ValueError, TypeError) as exc:
+                        finished(task, error=exc)
+                    else:
+                        finished(task, reply)
                 else:
                     try:
                         fut.result()

@@ -37,3 +37,29 @@ def subprocess_env() -> dict:
     data = str(ROOT / "jupyter" / "data")
     env["JUPYTER_PATH"] = data + (os.pathsep + env["JUPYTER_PATH"] if env.get("JUPYTER_PATH") else "")
     return env
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a folder only its owner can enter (0700): the grader's working folder is
+    all that stands between the students of a shared server and the grading process."""
+    path = Path(path)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.is_symlink() or not path.is_dir():
+        raise SystemExit(f"{path} is not a folder (a link?); the grader works only in a real folder")
+    os.chmod(path, 0o700)
+    return path
+
+
+def make_private(workdir: Path) -> None:
+    """The working folder 0700, each folder the grader made in it 0700, each of its files
+    (the gradebook, the logs, the exports) 0600. Links are left alone, never followed."""
+    workdir = Path(workdir)
+    private_dir(workdir)
+    for entry in os.scandir(workdir):
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                os.chmod(entry.path, 0o700)
+            elif entry.is_file(follow_symlinks=False):
+                os.chmod(entry.path, 0o600)
+        except OSError:
+            continue

@@ -89,43 +89,52 @@ def message_of(cell) -> str:
     return clean("\n".join(parts))
 
 
-def results(workdir: Path, db_url: str, assignment: str, student: str) -> list[NotebookResult]:
-    """Scores from the gradebook and messages from the autograded notebooks."""
-    from nbgrader.api import Gradebook, MissingEntry
+def results(workdir: Path, db_url: str, assignment: str, student: str | list[str]) -> list[NotebookResult]:
+    """Scores from the gradebook and messages from the autograded notebooks; ``student``
+    may be a list (one gradebook connection and one read of the sources for a class)."""
+    from nbgrader.api import Gradebook
+
+    sources = [(source.stem, notebooks.load(source)) for source in sorted((SOLUTIONS / assignment).glob("*.ipynb"))]
+    out: list[NotebookResult] = []
+    with Gradebook(db_url) as gb:
+        for one in [student] if isinstance(student, str) else student:
+            out.extend(_results(gb, workdir, assignment, one, sources))
+    return out
+
+
+def _results(gb, workdir: Path, assignment: str, student: str, sources) -> list[NotebookResult]:
+    from nbgrader.api import MissingEntry
 
     out = []
-    with Gradebook(db_url) as gb:
-        for source in sorted((SOLUTIONS / assignment).glob("*.ipynb")):
-            name = source.stem
-            source_nb = notebooks.load(source)
-            names = notebooks.exercises(source_nb)
-            result = NotebookResult(student, assignment, name)
-            graded = workdir / "autograded" / student / assignment / f"{name}.ipynb"
-            try:
-                sub = gb.find_submission_notebook(name, assignment, student)
-            except MissingEntry:
-                result.error = "not submitted"
-                out.append(result)
-                continue
-            messages = {}
-            if graded.exists():
-                try:
-                    for cell in notebooks.load(graded).cells:
-                        if notebooks.is_test(cell):
-                            messages[notebooks.grade_id(cell)] = message_of(cell)
-                except Exception:
-                    result.error = "the autograded notebook cannot be read"
-            else:
-                result.error = "nbgrader could not grade this notebook (see the log above)"
-            order = {gid: i for i, gid in enumerate(notebooks.grade_id(c) for c in source_nb.cells)}
-            for grade in sorted(sub.grades, key=lambda g: order.get(g.name, 1e9)):
-                if not grade.name.startswith("test_"):
-                    continue
-                result.cells.append(CellResult(
-                    grade.name, notebooks.exercise_of(grade.name, names),
-                    float(grade.score or 0.0), float(grade.max_score), messages.get(grade.name, ""),
-                ))
+    for name, source_nb in sources:
+        names = notebooks.exercises(source_nb)
+        result = NotebookResult(student, assignment, name)
+        graded = workdir / "autograded" / student / assignment / f"{name}.ipynb"
+        try:
+            sub = gb.find_submission_notebook(name, assignment, student)
+        except MissingEntry:
+            result.error = "not submitted"
             out.append(result)
+            continue
+        messages = {}
+        if graded.exists():
+            try:
+                for cell in notebooks.load(graded).cells:
+                    if notebooks.is_test(cell):
+                        messages[notebooks.grade_id(cell)] = message_of(cell)
+            except Exception:
+                result.error = "the autograded notebook cannot be read"
+        else:
+            result.error = "nbgrader could not grade this notebook (see the log above)"
+        order = {gid: i for i, gid in enumerate(notebooks.grade_id(c) for c in source_nb.cells)}
+        for grade in sorted(sub.grades, key=lambda g: order.get(g.name, 1e9)):
+            if not grade.name.startswith("test_"):
+                continue
+            result.cells.append(CellResult(
+                grade.name, notebooks.exercise_of(grade.name, names),
+                float(grade.score or 0.0), float(grade.max_score), messages.get(grade.name, ""),
+            ))
+        out.append(result)
     return out
 
 

@@ -9,6 +9,7 @@ import glob
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -60,6 +61,13 @@ def test_two_workers_give_the_same_scores_and_messages(klass, one_worker, tmp_pa
     assert got == one_worker
     assert len(list((tmp_path / "w2" / "executed").glob("*.ipynb"))) == 6
     assert "does not match" not in (tmp_path / "w2" / "nbgrader.log").read_text()
+    # The working folder is private to the instructor: 0700, and in it 0700 / 0600.
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(tmp_path / "w2") == 0o700
+    for sub in ("tasks", "executed", "submitted", "autograded"):
+        assert mode(tmp_path / "w2" / sub) == 0o700, sub
+    for name in ("gradebook.db", "nbgrader.log", "cells.csv", "failures.txt"):
+        assert mode(tmp_path / "w2" / name) == 0o600, name
     # --resume: nothing changed, nothing runs again; one changed notebook runs again.
     lines.clear()
     again = table(autograde(klass, tmp_path / "w2", feedback=False, workers=2, resume=True,
