@@ -95,23 +95,24 @@ def _safe(make: Callable[[], torch.Tensor]):
         return None
 
 
-def _run(fn, x: torch.Tensor, exercise: str, what: str, *args, **kwargs):
-    """Call the student's ``fn`` on a copy of ``x`` with the built-ins forbidden, and fail if
-    it modified its input or returned something of the wrong type, shape or dtype."""
+def _run(fn, x: torch.Tensor, exercise: str, what: str, *args, _guard=None,
+         _in_place: str = "compute a new tensor ((x - mean) / ...) instead of x.sub_(...) or x -= ...",
+         _dtype: str = "keep the input's dtype (no .double() or .float() on the result).", **kwargs):
+    """Call the student's ``fn`` on a copy of ``x`` with the built-ins forbidden (``_guard``,
+    default: this module's), and fail if it modified its input or returned something of the
+    wrong type, shape or dtype (``_in_place`` and ``_dtype``: the fixes those failures name)."""
     given = x.clone()
-    with _no_builtin(exercise):
+    with _guard or _no_builtin(exercise):
         out = call(fn, given, *args, _what=what, **kwargs)
     if not torch.equal(given, x):
-        fail(f"{what} modified its input x in place.",
-             "compute a new tensor ((x - mean) / ...) instead of x.sub_(...) or x -= ...")
+        fail(f"{what} modified its input x in place.", _in_place)
     if not isinstance(out, torch.Tensor):
         fail(f"{what} returned {type(out).__name__}, not a tensor.", "return a torch.Tensor.")
     if out.shape != x.shape:
         fail(f"{what} returned shape {tuple(out.shape)} for an input of shape {tuple(x.shape)}.",
              "normalisation keeps the input's shape: reduce with keepdim=True and broadcast back.")
     if out.dtype != x.dtype:
-        fail(f"{what} returned dtype {out.dtype} for a {x.dtype} input.",
-             "keep the input's dtype (no .double() or .float() on the result).")
+        fail(f"{what} returned dtype {out.dtype} for a {x.dtype} input.", _dtype)
     return out
 
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ._common import as_number, call, check, expect_raises, fail, forbid_builtins, generator
-from .norm_layers import _close, _probe, _safe
+from .norm_layers import _close, _probe, _run, _safe
 
 _BUILTINS = ("rms_norm", "_fused_rms_norm", "layer_norm", "native_layer_norm", "group_norm",
              "native_group_norm", "batch_norm", "native_batch_norm", "instance_norm")
@@ -102,21 +102,10 @@ def _call_rms(rms_norm, x, ns, w, eps, what):
     kwargs = {} if eps is None else {"eps": eps}
     if w is not None:
         kwargs["weight"] = w
-    given = x.clone()
-    with _no_builtin("rms_norm"):
-        out = call(rms_norm, given, ns, _what=what, **kwargs)
-    if not torch.equal(given, x):
-        fail(f"{what} modified its input x in place.",
-             "compute a new tensor (x * torch.rsqrt(...)) instead of x.mul_(...) or x *= ...")
-    if not isinstance(out, torch.Tensor):
-        fail(f"{what} returned {type(out).__name__}, not a tensor.", "return a torch.Tensor.")
-    if out.shape != x.shape:
-        fail(f"{what} returned shape {tuple(out.shape)} for an input of shape {tuple(x.shape)}.",
-             "normalisation keeps the input's shape: reduce with keepdim=True and broadcast back.")
-    if out.dtype != x.dtype:
-        fail(f"{what} returned dtype {out.dtype} for a {x.dtype} input.",
-             "keep the input's dtype: compute float16/bfloat16 in float32, then .to(x.dtype) at the end.")
-    return out
+    return _run(rms_norm, x, "rms_norm", what, ns, _guard=_no_builtin("rms_norm"),
+                _in_place="compute a new tensor (x * torch.rsqrt(...)) instead of x.mul_(...) or x *= ...",
+                _dtype="keep the input's dtype: compute float16/bfloat16 in float32, then .to(x.dtype) at the end.",
+                **kwargs)
 
 
 def _describe(x, ns, w, eps) -> str:
