@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ._common import call, check, fail, forbid_builtins, generator
-from .norm_layers import _safe
+from .norm_layers import _bw_close, _safe
 from .transformer_norms import _BUILTINS, _no_builtin
 
 
@@ -87,13 +87,6 @@ def _backward_candidates(g, x, w, eps):
          "RMS norm uses x itself: x_hat = x * r with r = rsqrt(mean(x**2) + eps), no mean anywhere.",
          lambda: _rms_grads(g, x, w, eps, lambda x, w: F.layer_norm(x, x.shape[-1:], w, None, eps))),
     ]
-
-
-def _bw_close(a, b, dtype) -> bool:
-    if not isinstance(a, torch.Tensor) or a.shape != b.shape:
-        return False
-    rtol, atol = (1e-4, 1e-5) if dtype == torch.float32 else (1e-8, 1e-8)
-    return bool(torch.allclose(a.detach().double(), b.detach().double(), rtol=rtol, atol=atol))
 
 
 def _rms_backward_case(rms_norm_backward, n, d, seed, dtype=torch.float64, eps=None):
