@@ -13,6 +13,13 @@ the machine for an hour): give ``--per-notebook`` the seconds per notebook that
 
     .venv/bin/python benchmarks/bench_scale.py                       # 300 x 5, 2 8 32 workers
     .venv/bin/python benchmarks/bench_scale.py --students 60 --workers 2 8
+    .venv/bin/python benchmarks/bench_scale.py --full --slots 32 --exec-seconds 5.25
+
+``--full`` runs the whole coordinator instead: a class of distinct submissions on disk,
+nbgrader's passes (prepare, record, feedback, export) for real, and the workers simulated
+by stubs that sleep as long as a notebook takes to execute, so this machine's cores are the
+coordinator's as they would be beside a cluster. It prints each phase and how much the
+whole run takes beyond the execution alone.
 """
 from __future__ import annotations
 
@@ -44,6 +51,69 @@ def stub_grade(text: str) -> str:
     return json.dumps({"status": "ok", "key": task.key, "nb_json": task.nb_json, "seconds": 0.0})
 
 
+def sleeping_grade(text: str, seconds: float = 0.0) -> str:
+    """A stub worker that takes ``seconds`` as a real one takes to execute (it sleeps, so
+    the coordinator keeps this machine's cores, as with a cluster) and returns the task's
+    notebook unexecuted."""
+    time.sleep(seconds)
+    return stub_grade(text)
+
+
+def build_class(folder: Path, students: int, names: list[str]) -> int:
+    """Distinct submissions on disk: each student's released notebooks with a comment
+    naming the student in the first answer cell (unanswered: executing is simulated)."""
+    from grader import submissions
+
+    count = 0
+    for assignment in names:
+        for source in source_notebooks(assignment):
+            release = notebooks.load(COURSE / assignment / source.name)
+            first = next(i for i, c in enumerate(release.cells) if notebooks.is_solution(c))
+            for s in range(students):
+                nb = nbformat.from_dict(release)
+                nb.cells[first].source = release.cells[first].source + f"\n# s{s:03d}"
+                submissions.write(nb, folder / f"s{s:03d}" / assignment / source.name)
+                count += 1
+    return count
+
+
+def full(students: int, names: list[str], slots: int, seconds: float) -> int:
+    """The whole coordinator (nbgrader's passes included) on a class through Dask, the
+    workers simulated by ``slots`` sleeping stubs of ``seconds`` per notebook."""
+    import functools
+
+    from distributed import LocalCluster
+
+    from grader.autograde import autograde
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        n = build_class(tmp / "subs", students, names)
+        ideal = n * seconds / slots
+        print(f"full run: {students} students x {len(names)} assignments = {n} distinct notebooks; "
+              f"{slots} simulated worker slots of {seconds:g} s per notebook (execution alone: "
+              f"{ideal / 60:.1f} min); {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}")
+        processes = max(1, min(4, slots))
+        with LocalCluster(n_workers=processes, threads_per_worker=max(1, slots // processes), processes=True,
+                          dashboard_address=None, memory_limit="2GB", silence_logs=logging.CRITICAL) as cluster:
+            timings: dict = {}
+            lines: list[str] = []
+            start = time.perf_counter()
+            results = autograde(tmp / "subs", tmp / "work", scheduler=cluster.scheduler_address,
+                                grade=functools.partial(sleeping_grade, seconds=seconds), log=lines.append,
+                                progress_stream=open(os.devnull, "w"), timings=timings)
+            total = time.perf_counter() - start
+        assert len(results) == n and not any(r.error for r in results), [r.error for r in results if r.error][:3]
+        pages = len(list((tmp / "work" / "feedback").rglob("*.html")))
+        assert pages == n, pages
+        early = next((line for line in lines if line.startswith("recorded while")), "nothing recorded early")
+        print("phases: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + f"; load {os.getloadavg()[0]:.1f}")
+        print(f"  {early}")
+        print(f"total {total / 60:.1f} min = execution alone {ideal / 60:.1f} min + {(total - ideal) / 60:.1f} min "
+              f"({(total - ideal) / n * 1000:.0f} ms per notebook beyond the execution); {pages} feedback pages")
+    return 0
+
+
 def build_tasks(students: int, names: list[str]) -> list[parallel.Task]:
     limits = {"cell_timeout": 120.0, "sandbox": {"enabled": True}}
     tasks = []
@@ -72,10 +142,17 @@ def main() -> int:
     parser.add_argument("--per-notebook", type=float, default=None,
                         help="nbgrader's passes, seconds per notebook (from make bench-class)")
     parser.add_argument("--fixed", type=float, default=0.0, help="nbgrader's passes, fixed seconds")
+    parser.add_argument("--full", action="store_true",
+                        help="run the whole coordinator (nbgrader's passes too) on a class on disk, the "
+                             "workers simulated by --slots stubs that sleep --exec-seconds per notebook")
+    parser.add_argument("--slots", type=int, default=32, help="--full: simulated workers")
+    parser.add_argument("--assignments", type=int, default=5, help="how many of the course's assignments")
     args = parser.parse_args()
+    if args.full:
+        return full(args.students, assignments()[:args.assignments], args.slots, args.exec_seconds)
     from distributed import LocalCluster
 
-    names = assignments()
+    names = assignments()[:args.assignments]
     start = time.perf_counter()
     tasks = build_tasks(args.students, names)
     n = len(tasks)

@@ -19,6 +19,7 @@ from pathlib import Path
 from .collect import collect
 from .nbgrader_apps import course_dirs, gradebook_url, nbgrader, nbgrader_many, nbgrader_watched
 from .paths import CLASSROOM, make_private, private_dir
+from .pipeline import Pipeline
 from .records import CellResult, NotebookResult, export_cells, message_of, results  # noqa: F401
 from .sandbox import Sandbox, SandboxUnavailable
 
@@ -71,19 +72,33 @@ def _nbgrader_autograde(workdir: Path, assignment: str, dirs, options, env, log,
                         count=None) -> None:
     run = nbgrader_watched("autograde", assignment, "--force", *dirs, *options, env=env,
                            progress=progress, count=count)
+    _log_pass(workdir, assignment, f"autograde ({env.get('GRADER_PHASE', 'serial') if env else 'serial'})",
+              [run.returncode], run.stdout, log if not (env or {}).get("GRADER_INJECT_ONLY") else None)
+
+
+def _log_pass(workdir: Path, assignment: str, what: str, codes: list[int], output: str, log=None) -> None:
+    """An nbgrader pass's output goes to ``nbgrader.log``; a failed autograde pass is told."""
     with open(workdir / "nbgrader.log", "a") as f:
-        phase = env.get("GRADER_PHASE", "serial") if env else "serial"
-        f.write(f"--- nbgrader autograde {assignment} ({phase}, exit {run.returncode})\n{run.stdout}\n")
-    if run.returncode != 0 and not (env or {}).get("GRADER_INJECT_ONLY"):
-        log(f"nbgrader autograde reported problems (exit {run.returncode}); grading went on:\n"
-            + run.stdout.strip()[-2000:])
+        f.write(f"--- nbgrader {what} {assignment} (exit {', '.join(map(str, codes))})\n{output}\n")
+    if log is not None and what.startswith("autograde") and any(codes):
+        log(f"nbgrader autograde reported problems (exit {max(codes)}); grading went on:\n"
+            + output.strip()[-2000:])
+
+
+def _feedback_runs(assignment: str, students, dirs) -> list[list[str]]:
+    """``generate_feedback`` over disjoint groups of students, one process per group."""
+    groups = _groups(sorted(students), feedback_jobs(len(students)))
+    everyone = set(students)
+    return [["generate_feedback", assignment, "--force", *dirs]
+            + ([f"--CourseDirectory.student_id_exclude={','.join(sorted(everyone - set(g)))}"]
+               if len(groups) > 1 else []) for g in groups]
 
 
 def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = True,
               log=print, sandbox: bool = True, workers: int | None = None,
               scheduler: str | None = None, resume: bool = False,
               progress_stream=None, timestamps=None,
-              timings: dict | None = None) -> list[NotebookResult]:
+              timings: dict | None = None, grade=None) -> list[NotebookResult]:
     """Grade every submission under ``submissions``; returns one result per notebook.
 
     ``workers``: local worker processes (default: one per core); 0 runs the judge inside
@@ -98,7 +113,10 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     notebooks that failed, in ``workdir/failures.txt``; nbgrader's own messages go to
     ``workdir/nbgrader.log``. The working folder is private to you (0700, the gradebook and
     the files in it 0600). ``timings``, if given, receives the seconds of each phase
-    (preparing, executing, recording, feedback, reporting, total)."""
+    (preparing, executing, settling: waiting for the passes started while the workers
+    executed, recording, feedback, reporting, total). ``grade``: what a Dask
+    worker runs on a task's JSON (``benchmarks/bench_scale.py`` passes a stub that executes
+    nothing, to time the coordinator alone)."""
     from . import parallel
 
     workdir = private_dir(Path(workdir).resolve())
@@ -125,6 +143,8 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
              "nbgrader itself, serially" if workers == 0 else f"{workers} local worker(s)")
     outcome = parallel.Outcome()
     tasks: list = []
+    recorded_early: set[str] = set()  # recorded (and given feedback) while the workers executed
+    fed_early: set[str] = set()
     counts = {a: len(students) * _notebooks_per_submission(a) for a, students in collection.found.items()}
     total = sum(counts.values())
     for assignment in sorted(collection.found):
@@ -147,22 +167,60 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
             tasks = parallel.load_tasks(tasks_dir)
         except parallel.TaskRefused as exc:
             raise SystemExit(f"Cannot autograde: {exc}") from None
+        # One assignment after another: the first is complete (and recorded) soonest.
+        tasks.sort(key=lambda t: (t.assignment, t.student, t.notebook))
         phases["preparing"] = time.monotonic() - started
         log(f"executing {len(tasks)} notebook(s) on {where}"
             + ("" if sandbox else " WITHOUT a sandbox")
             + (f" ({sum((executed / f'{t.key}.ipynb').exists() for t in tasks)} kept from an earlier run)"
                if resume else ""))
+        pipe = None
+        if len(collection.found) > 1:  # record and give feedback on one while others execute
+            record_env = {"GRADER_PHASE": "record", parallel.EXECUTED_ENV: str(executed)}
+            pipe = Pipeline(
+                lambda a: (["autograde", a, "--force", *dirs, *options], record_env),
+                (lambda a: [(args, None) for args in _feedback_runs(a, collection.found[a], dirs)])
+                if feedback else None,
+                lambda a, kind, codes, out: _log_pass(workdir, a, "autograde (record, while executing)"
+                                                      if kind == "record" else "generate_feedback", codes, out, log))
+            left = {a: 0 for a in collection.found}
+            for task in tasks:
+                left[task.assignment] += not (executed / f"{task.key}.ipynb").exists()
+
+            def executed_one(task, left=left, pipe=pipe):
+                left[task.assignment] -= 1
+                if left[task.assignment] == 0:
+                    pipe.ready(task.assignment)
+
+            for assignment in sorted(a for a, n in left.items() if n == 0):
+                pipe.ready(assignment)
         outcome = parallel.execute_tasks(tasks, executed, workers=workers, scheduler=scheduler,
-                                         progress_stream=progress_stream, log=log)
+                                         progress_stream=progress_stream, log=log, grade=grade,
+                                         on_done=executed_one if pipe else None, tick=pipe.poll if pipe else None)
+        if pipe is not None:
+            settling = time.monotonic()
+            try:
+                pipe.abort() if outcome.interrupted else pipe.settle()
+            except KeyboardInterrupt:
+                pipe.abort()
+                outcome.interrupted = True
+            phases["settling"] = time.monotonic() - settling  # the pipeline's passes under way
+            recorded_early, fed_early = set(pipe.recorded), set(pipe.fed)
+            if recorded_early:
+                log("recorded while the workers executed: " + ", ".join(sorted(recorded_early))
+                    + (f"; feedback written for {', '.join(sorted(fed_early))}" if fed_early else ""))
         phases["executing"] = outcome.seconds
         if outcome.interrupted:
             log(f"interrupted: {outcome.done + outcome.skipped} of {len(tasks)} notebook(s) graded; "
                 "recording them")
     everything = []
     mark = time.monotonic()
-    progress = parallel.Progress(total, progress_stream, "recorded", phase="recording")
+    to_record = [a for a in collection.found if a not in recorded_early or outcome.interrupted]
+    progress = parallel.Progress(sum(counts[a] for a in to_record), progress_stream, "recorded",
+                                 phase="recording")
     done_before = 0
-    for assignment, students in collection.found.items():
+    for assignment in to_record:
+        students = collection.found[assignment]
         env = None
         if workers or scheduler:
             env = {"GRADER_PHASE": "record", parallel.EXECUTED_ENV: str(executed)}
@@ -174,23 +232,21 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
         _nbgrader_autograde(workdir, assignment, dirs, options, env, log, progress,
                             lambda: done_before + count())
         done_before += counts[assignment]
-    progress.update(total)
+    progress.update(progress.total)
     progress.close()
     phases["recording"] = time.monotonic() - mark
     mark = time.monotonic()
     if feedback:
-        progress = parallel.Progress(total, progress_stream, "with feedback", phase="feedback")
+        to_give = [a for a in collection.found if a not in fed_early or a in to_record]
+        progress = parallel.Progress(sum(counts[a] for a in to_give), progress_stream, "with feedback",
+                                     phase="feedback")
         done_before = 0
-        for assignment, students in collection.found.items():
+        for assignment in to_give:
             count = _written(workdir / "feedback", assignment, "*.html", time.time() - 1)
-            groups = _groups(sorted(students), feedback_jobs(len(students)))
-            everyone = set(students)
-            nbgrader_many([["generate_feedback", assignment, "--force", *dirs]
-                           + ([f"--CourseDirectory.student_id_exclude={','.join(sorted(everyone - set(g)))}"]
-                              if len(groups) > 1 else []) for g in groups],
+            nbgrader_many(_feedback_runs(assignment, collection.found[assignment], dirs),
                           progress=progress, count=lambda: done_before + count())
             done_before += counts[assignment]
-        progress.update(total)
+        progress.update(progress.total)
         progress.close()
     phases["feedback"] = time.monotonic() - mark
     mark = time.monotonic()

@@ -33,14 +33,17 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
-import torch
 
 from .kernel import INTERRUPT_GRACE, Kernel, KernelDied, Outcome
 from .sandbox import Sandbox
 from .wire import framing
-from .wire.peer import JUDGE, Interrupted, Peer, RemoteError
+# torch and the wire (which imports it) are imported where a kernel is judged, not here:
+# nbgrader's passes that only prepare or record a notebook start 0.6 s sooner.
+if TYPE_CHECKING:  # pragma: no cover
+    from .wire.peer import Peer
 
 SERVE = "import grader.wire.server as _grader_wire; _grader_wire.serve({path!r}); del _grader_wire"
 MAX_SCRATCH_FILE = 50 * 2**20
@@ -70,6 +73,8 @@ class _NotData(Exception):
 def _detached(value, depth: int = 0):
     """A copy of a value that came over the wire, sharing nothing with the kernel (tensors
     cloned out of their twins); :class:`_NotData` for anything but plain data."""
+    import torch
+
     if depth > 64:
         raise _NotData("too deep")
     if value is None or isinstance(value, (bool, int, float, complex, str, bytes, torch.dtype, torch.Size)):
@@ -383,6 +388,8 @@ class Judge:
             self.run_values.update({n: _Failed(n, gid, "could not be read back (was Python's import "
                                                 "system changed?)") for n in names})
             return
+        from .wire.peer import JUDGE, Peer
+
         peer = Peer(conn, JUDGE)
         peer.deadline = time.monotonic() + limit
 
@@ -429,6 +436,8 @@ class Judge:
         conn, msg_id = self._serving(limit)
         if conn is None:
             return _NOT_REACHED
+        from .wire.peer import JUDGE, Interrupted, Peer, RemoteError
+
         peer = Peer(conn, JUDGE)
         interrupted = []
 

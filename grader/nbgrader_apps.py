@@ -1,5 +1,7 @@
 """Running nbgrader's apps (generate_assignment, autograde, generate_feedback, export)
-as subprocesses from the course root, with this interpreter and its environment."""
+as subprocesses from the course root, with this interpreter and its environment, through
+``grader.nbgrader_main`` (nbgrader's command line, started faster, with fewer gradebook
+transactions: ``grader.speedups``)."""
 from __future__ import annotations
 
 import subprocess
@@ -14,7 +16,7 @@ def nbgrader(*args: str, check: bool = True, capture: bool = True,
     """Run ``nbgrader ARGS`` from the course root with this interpreter; ``env`` adds
     variables (``GRADER_PHASE`` ...) to the usual environment."""
     return subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"],
+        [sys.executable, "-m", "grader.nbgrader_main", *args, "--log-level=WARN"],
         cwd=ROOT, env={**subprocess_env(), **(env or {})}, check=check, text=True,
         stdout=subprocess.PIPE if capture else None, stderr=subprocess.STDOUT if capture else None,
     )
@@ -27,21 +29,33 @@ def nbgrader_watched(*args: str, env: dict | None = None, progress=None, count=N
     return nbgrader_many([list(args)], env=env, progress=progress, count=count, poll=poll)[0]
 
 
+def nbgrader_start(args: list[str], env: dict | None = None):
+    """Start ``nbgrader ARGS`` without waiting: (the process, the temporary file that
+    receives its output)."""
+    import tempfile
+
+    out = tempfile.TemporaryFile("w+")
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "grader.nbgrader_main", *args, "--log-level=WARN"],
+                                cwd=ROOT, env={**subprocess_env(), **(env or {})}, text=True,
+                                stdout=out, stderr=subprocess.STDOUT)
+    except BaseException:
+        out.close()
+        raise
+    return proc, out
+
+
 def nbgrader_many(arglists: list[list[str]], env: dict | None = None, progress=None, count=None,
                   poll: float = 0.5) -> list[subprocess.CompletedProcess]:
     """Several nbgrader runs at once (a process pool for the passes that only read the
     gradebook, such as feedback over disjoint groups of students), with the phase's
     progress followed as in :func:`nbgrader_watched`."""
-    import tempfile
-
     outs, procs = [], []
     try:
         for args in arglists:
-            out = tempfile.TemporaryFile("w+")
+            proc, out = nbgrader_start(args, env)
             outs.append(out)
-            procs.append(subprocess.Popen([sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"],
-                                          cwd=ROOT, env={**subprocess_env(), **(env or {})}, text=True,
-                                          stdout=out, stderr=subprocess.STDOUT))
+            procs.append(proc)
         while any(proc.poll() is None for proc in procs):
             try:
                 next(p for p in procs if p.poll() is None).wait(timeout=poll)

@@ -373,6 +373,9 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
+        self.seconds = time.monotonic() - self.start
+        if not self.total:  # a phase with nothing left to do (done while the workers executed)
+            return
         if self.tty and self.done != self.total:
             self.stream.write("\n")
             self.stream.flush()
@@ -400,9 +403,12 @@ def _store(executed: Path, key: str, nb_json: str) -> None:
 
 
 def execute_tasks(tasks: list[Task], executed: Path, workers: int = 1, scheduler: str | None = None,
-                  progress_stream=None, log=print, grade=None) -> Outcome:
+                  progress_stream=None, log=print, grade=None, on_done=None, tick=None) -> Outcome:
     """Execute every task not yet stored in ``executed``; each result is stored as soon as
-    it arrives, so Ctrl-C (KeyboardInterrupt) keeps everything finished before it."""
+    it arrives, so Ctrl-C (KeyboardInterrupt) keeps everything finished before it.
+    ``on_done(task)`` is called (in this thread) as each task ends, stored or failed;
+    ``tick()`` at least every half second while local workers run (the coordinator's
+    own work meanwhile: ``grader.autograde``'s pipeline)."""
     executed.mkdir(mode=0o700, parents=True, exist_ok=True)
     outcome = Outcome()
     todo = []
@@ -424,6 +430,8 @@ def execute_tasks(tasks: list[Task], executed: Path, workers: int = 1, scheduler
         else:
             outcome.failures.append(f"{task.label}: {type(error).__name__}: {error}")
         progress.step(failed=error is not None, note=task.label)
+        if on_done is not None:
+            on_done(task)
 
     try:
         if scheduler:
@@ -439,7 +447,7 @@ def execute_tasks(tasks: list[Task], executed: Path, workers: int = 1, scheduler
                 else:
                     finished(task, result)
         else:
-            _run_pool(todo, workers, finished)
+            _run_pool(todo, workers, finished, tick)
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
@@ -448,7 +456,7 @@ def execute_tasks(tasks: list[Task], executed: Path, workers: int = 1, scheduler
     return outcome
 
 
-def _run_pool(todo: list[Task], workers: int, finished) -> None:
+def _run_pool(todo: list[Task], workers: int, finished, tick=None) -> None:
     """Local workers: ``python -m grader.parallel`` processes, each grading one notebook
     after another (the judge and the checks are imported once per worker). Plain
     subprocesses rather than multiprocessing: nothing of the coordinator is inherited or
@@ -506,6 +514,8 @@ def _run_pool(todo: list[Task], workers: int, finished) -> None:
             except queue.Empty:
                 if not any(t.is_alive() for t in threads) and results.empty():
                     break
+                if tick is not None:
+                    tick()
                 continue
             received += 1
             finished(task, value, error)

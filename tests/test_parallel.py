@@ -86,6 +86,36 @@ def test_two_workers_give_the_same_scores_and_messages(klass, one_worker, tmp_pa
         {k: v for k, v in one_worker.items() if k[0] != "carol"}
 
 
+def test_an_assignment_is_recorded_while_another_executes(klass, one_worker, tmp_path):
+    """Two assignments, one worker: 01's record pass and feedback run while 03's notebooks
+    execute (grader.pipeline); the grades and pages are those of the usual order."""
+    from grader import submissions
+    from hostile import lean
+
+    subs = tmp_path / "subs"
+    for student in ("alice", "carol"):
+        shutil.copytree(klass / student, subs / student)
+        for source in source_notebooks("01-bias-variance"):
+            nb = lean(submissions.untouched("01-bias-variance", source.stem))
+            submissions.write(nb, subs / student / "01-bias-variance" / source.name)
+    lines = []
+    got = autograde(subs, tmp_path / "work", workers=1, log=lines.append)
+    assert any(line.startswith("recorded while the workers executed: 01-bias-variance") for line in lines), lines
+    assert not any("01-bias-variance: recording" in line for line in lines), lines
+    log = (tmp_path / "work" / "nbgrader.log").read_text()
+    assert "autograde (record, while executing) 01-bias-variance (exit 0)" in log
+    assert "generate_feedback 01-bias-variance (exit 0)" in log  # then, or after the execution
+    mine = table(r for r in got if r.assignment == "03-dropout")
+    assert mine == {k: v for k, v in one_worker.items() if k[0] in ("alice", "carol")}
+    early = [r for r in got if r.assignment == "01-bias-variance"]
+    assert len(early) == 2 * len(source_notebooks("01-bias-variance"))
+    assert all(not r.error and r.cells and r.score < r.max_score for r in early), early
+    for student in ("alice", "carol"):
+        for assignment in ("01-bias-variance", "03-dropout"):
+            pages = list((tmp_path / "work" / "feedback" / student / assignment).glob("*.html"))
+            assert pages, (student, assignment)
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
