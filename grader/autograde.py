@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -155,48 +156,57 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
         tasks_dir = workdir / "tasks"
         shutil.rmtree(tasks_dir, ignore_errors=True)
         private_dir(tasks_dir)
-        progress = parallel.Progress(total, progress_stream, "prepared", phase="preparing")
-        for assignment, students in collection.found.items():
-            log(f"nbgrader: {assignment}: preparing {len(students)} submission(s)")
-            _nbgrader_autograde(workdir, assignment, dirs, options,
-                                {"GRADER_PHASE": "harvest", parallel.TASKS_ENV: str(tasks_dir)}, log,
-                                progress, lambda: sum(1 for _ in tasks_dir.glob("*.task")))
-        progress.update(total)
-        progress.close()
+        procs: list = []  # local workers, warming up while the tasks are prepared
+        if not scheduler and workers >= 2 and not resume:
+            procs = parallel.start_workers(min(workers, total), sandbox)
+        elif not scheduler and workers == 1:  # the judge in this process: its imports meanwhile
+            threading.Thread(target=parallel.warm_up, args=(False,), daemon=True).start()
         try:
-            tasks = parallel.load_tasks(tasks_dir)
-        except parallel.TaskRefused as exc:
-            raise SystemExit(f"Cannot autograde: {exc}") from None
-        # One assignment after another: the first is complete (and recorded) soonest.
-        tasks.sort(key=lambda t: (t.assignment, t.student, t.notebook))
-        phases["preparing"] = time.monotonic() - started
-        log(f"executing {len(tasks)} notebook(s) on {where}"
-            + ("" if sandbox else " WITHOUT a sandbox")
-            + (f" ({sum((executed / f'{t.key}.ipynb').exists() for t in tasks)} kept from an earlier run)"
-               if resume else ""))
-        pipe = None
-        if len(collection.found) > 1:  # record and give feedback on one while others execute
-            record_env = {"GRADER_PHASE": "record", parallel.EXECUTED_ENV: str(executed)}
-            pipe = Pipeline(
-                lambda a: (["autograde", a, "--force", *dirs, *options], record_env),
-                (lambda a: [(args, None) for args in _feedback_runs(a, collection.found[a], dirs)])
-                if feedback else None,
-                lambda a, kind, codes, out: _log_pass(workdir, a, "autograde (record, while executing)"
-                                                      if kind == "record" else "generate_feedback", codes, out, log))
-            left = {a: 0 for a in collection.found}
-            for task in tasks:
-                left[task.assignment] += not (executed / f"{task.key}.ipynb").exists()
+            progress = parallel.Progress(total, progress_stream, "prepared", phase="preparing")
+            for assignment, students in collection.found.items():
+                log(f"nbgrader: {assignment}: preparing {len(students)} submission(s)")
+                _nbgrader_autograde(workdir, assignment, dirs, options,
+                                    {"GRADER_PHASE": "harvest", parallel.TASKS_ENV: str(tasks_dir)}, log,
+                                    progress, lambda: sum(1 for _ in tasks_dir.glob("*.task")))
+            progress.update(total)
+            progress.close()
+            try:
+                tasks = parallel.load_tasks(tasks_dir)
+            except parallel.TaskRefused as exc:
+                raise SystemExit(f"Cannot autograde: {exc}") from None
+            # One assignment after another: the first is complete (and recorded) soonest.
+            tasks.sort(key=lambda t: (t.assignment, t.student, t.notebook))
+            phases["preparing"] = time.monotonic() - started
+            log(f"executing {len(tasks)} notebook(s) on {where}"
+                + ("" if sandbox else " WITHOUT a sandbox")
+                + (f" ({sum((executed / f'{t.key}.ipynb').exists() for t in tasks)} kept from an earlier run)"
+                   if resume else ""))
+            pipe = None
+            if len(collection.found) > 1:  # record and give feedback on one while others execute
+                record_env = {"GRADER_PHASE": "record", parallel.EXECUTED_ENV: str(executed)}
+                pipe = Pipeline(
+                    lambda a: (["autograde", a, "--force", *dirs, *options], record_env),
+                    (lambda a: [(args, None) for args in _feedback_runs(a, collection.found[a], dirs)])
+                    if feedback else None,
+                    lambda a, kind, codes, out: _log_pass(workdir, a, "autograde (record, while executing)"
+                                                          if kind == "record" else "generate_feedback", codes, out, log))
+                left = {a: 0 for a in collection.found}
+                for task in tasks:
+                    left[task.assignment] += not (executed / f"{task.key}.ipynb").exists()
 
-            def executed_one(task, left=left, pipe=pipe):
-                left[task.assignment] -= 1
-                if left[task.assignment] == 0:
-                    pipe.ready(task.assignment)
+                def executed_one(task, left=left, pipe=pipe):
+                    left[task.assignment] -= 1
+                    if left[task.assignment] == 0:
+                        pipe.ready(task.assignment)
 
-            for assignment in sorted(a for a, n in left.items() if n == 0):
-                pipe.ready(assignment)
-        outcome = parallel.execute_tasks(tasks, executed, workers=workers, scheduler=scheduler,
-                                         progress_stream=progress_stream, log=log, grade=grade,
-                                         on_done=executed_one if pipe else None, tick=pipe.poll if pipe else None)
+                for assignment in sorted(a for a, n in left.items() if n == 0):
+                    pipe.ready(assignment)
+            outcome = parallel.execute_tasks(tasks, executed, workers=workers, scheduler=scheduler,
+                                             progress_stream=progress_stream, log=log, grade=grade,
+                                             on_done=executed_one if pipe else None, tick=pipe.poll if pipe else None,
+                                             procs=procs)
+        finally:
+            parallel.stop_workers(procs)
         if pipe is not None:
             settling = time.monotonic()
             try:

@@ -403,12 +403,14 @@ def _store(executed: Path, key: str, nb_json: str) -> None:
 
 
 def execute_tasks(tasks: list[Task], executed: Path, workers: int = 1, scheduler: str | None = None,
-                  progress_stream=None, log=print, grade=None, on_done=None, tick=None) -> Outcome:
+                  progress_stream=None, log=print, grade=None, on_done=None, tick=None,
+                  procs: list | None = None) -> Outcome:
     """Execute every task not yet stored in ``executed``; each result is stored as soon as
     it arrives, so Ctrl-C (KeyboardInterrupt) keeps everything finished before it.
     ``on_done(task)`` is called (in this thread) as each task ends, stored or failed;
     ``tick()`` at least every half second while local workers run (the coordinator's
-    own work meanwhile: ``grader.autograde``'s pipeline)."""
+    own work meanwhile: ``grader.autograde``'s pipeline). ``procs``: local workers
+    :func:`start_workers` started earlier; those not used are stopped."""
     executed.mkdir(mode=0o700, parents=True, exist_ok=True)
     outcome = Outcome()
     todo = []
@@ -447,7 +449,7 @@ def execute_tasks(tasks: list[Task], executed: Path, workers: int = 1, scheduler
                 else:
                     finished(task, result)
         else:
-            _run_pool(todo, workers, finished, tick)
+            _run_pool(todo, workers, finished, tick, procs)
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
@@ -456,7 +458,76 @@ def execute_tasks(tasks: list[Task], executed: Path, workers: int = 1, scheduler
     return outcome
 
 
-def _run_pool(todo: list[Task], workers: int, finished, tick=None) -> None:
+WARM_UP_ENV = "GRADER_WARM_UP"  # a local worker's first job: "sandbox" or "no-sandbox"
+
+
+def warm_up(sandbox: bool = True) -> None:
+    """What a worker's first notebook would otherwise wait for: torch, the judge's wire and
+    the checks imported, and the sandbox probed once (about 2 s). Local workers do it while
+    the coordinator prepares the tasks; whatever fails here, the first task reports."""
+    import importlib
+    import pkgutil
+
+    try:
+        from . import checks
+        from .wire import peer  # noqa: F401  (imports torch)
+
+        for info in pkgutil.walk_packages(checks.__path__, checks.__name__ + "."):
+            importlib.import_module(info.name)
+        if sandbox:
+            Sandbox().check()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def start_workers(count: int, sandbox: bool = True) -> list:
+    """``count`` local worker processes (``python -m grader.parallel``), started now so that
+    they warm up (:func:`warm_up`) while the coordinator prepares; :func:`execute_tasks`
+    takes them (``procs``), :func:`stop_workers` ends any left."""
+    import subprocess
+
+    from .paths import subprocess_env
+
+    env = subprocess_env()
+    # Each kernel's torch takes every core by default: N kernels on C cores would fight
+    # over them. Give each worker (its kernel and its judge) C // N threads instead.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, str(max(1, _cores() // max(1, count))))
+    env[WARM_UP_ENV] = "sandbox" if sandbox else "no-sandbox"
+    procs = []
+    try:
+        for _ in range(count):
+            procs.append(subprocess.Popen([sys.executable, "-m", "grader.parallel"], cwd=ROOT, env=env,
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+    except BaseException:
+        stop_workers(procs)
+        raise
+    return procs
+
+
+def stop_workers(procs: list, timeout: float = 30) -> None:
+    """End local workers: no more tasks (stdin closed), then wait, or kill after ``timeout``."""
+    import subprocess
+
+    for proc in procs:
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout,):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+def _run_pool(todo: list[Task], workers: int, finished, tick=None, procs: list | None = None) -> None:
     """Local workers: ``python -m grader.parallel`` processes, each grading one notebook
     after another (the judge and the checks are imported once per worker). Plain
     subprocesses rather than multiprocessing: nothing of the coordinator is inherited or
@@ -465,13 +536,11 @@ def _run_pool(todo: list[Task], workers: int, finished, tick=None) -> None:
     import subprocess
     import threading
 
-    from .paths import subprocess_env
-
+    started, procs = list(procs or []), []
     jobs: queue.Queue = queue.Queue()
     for task in todo:
         jobs.put(task)
     results: queue.Queue = queue.Queue()
-    procs: list[subprocess.Popen] = []
     stop = threading.Event()
 
     def drive(proc: subprocess.Popen) -> None:
@@ -494,15 +563,16 @@ def _run_pool(todo: list[Task], workers: int, finished, tick=None) -> None:
 
     threads = []
     count = min(workers, len(todo))
-    env = subprocess_env()
-    # Each kernel's torch takes every core by default: N kernels on C cores would fight
-    # over them. Give each worker (its kernel and its judge) C // N threads instead.
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, str(max(1, _cores() // count)))
-    for _ in range(count):
-        proc = subprocess.Popen([sys.executable, "-m", "grader.parallel"], cwd=ROOT, env=env,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        procs.append(proc)
+    if started:  # warmed up while the coordinator prepared; the ones not needed end
+        procs.extend(started)
+        for proc in started[count:]:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+    else:
+        procs.extend(start_workers(count, sandbox=bool(todo[0].limits.get("sandbox", {}).get("enabled", True))))
+    for proc in procs[:count]:
         thread = threading.Thread(target=drive, args=(proc,), daemon=True)
         thread.start()
         threads.append(thread)
@@ -591,6 +661,8 @@ def serve() -> None:
     sys.stdout = sys.stderr
     inp = sys.stdin.buffer
     try:
+        if os.environ.get(WARM_UP_ENV):
+            warm_up(os.environ[WARM_UP_ENV] == "sandbox")
         while True:
             try:
                 text = _receive(inp)
