@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from .collect import collect
-from .nbgrader_apps import course_dirs, gradebook_url, nbgrader, nbgrader_many, nbgrader_watched
+from .nbgrader_apps import course_dirs, gradebook_url, nbgrader, nbgrader_many, nbgrader_start, nbgrader_watched
 from .paths import CLASSROOM, make_private, private_dir
 from .pipeline import Pipeline
 from .records import CellResult, NotebookResult, export_cells, message_of, results  # noqa: F401
@@ -124,7 +124,7 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     phases: dict[str, float] = {} if timings is None else timings
     started = time.monotonic()
     (workdir / "nbgrader.log").write_text("")
-    options = sandbox_options(sandbox)
+    probing = _Background(sandbox_options, sandbox)  # the sandbox's probe (2 s) while collecting
     if not sandbox:
         log(NO_SANDBOX_WARNING)
     collection = collect(Path(submissions), workdir, log=log, timestamps=timestamps)
@@ -151,6 +151,7 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     for assignment in sorted(collection.found):
         log(f"nbgrader: {assignment}: generating the gradebook entry")
         nbgrader("generate_assignment", assignment, "--force", *dirs)
+    options = probing.result()  # SystemExit here, before any submission runs, if no sandbox can start
     make_private(workdir)  # the gradebook 0600 from its first write on
     if workers or scheduler:
         tasks_dir = workdir / "tasks"
@@ -260,6 +261,7 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
         progress.close()
     phases["feedback"] = time.monotonic() - mark
     mark = time.monotonic()
+    exporting = nbgrader_start(["export", f"--to={workdir / 'grades.csv'}", *dirs])  # beside the records
     for assignment, students in collection.found.items():
         everything.extend(results(workdir, db_url, assignment, list(students)))
     if outcome.interrupted:
@@ -275,8 +277,12 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
             everything = [r for r in everything if (r.student, r.assignment, r.notebook)
                           != (student, assignment, notebook)]
             everything.append(NotebookResult(student, assignment, notebook, error=f"not graded: {why}"))
-    nbgrader("export", f"--to={workdir / 'grades.csv'}", *dirs, check=False)
     export_cells(everything, workdir / "cells.csv")
+    proc, out = exporting
+    proc.wait()
+    out.seek(0)
+    _log_pass(workdir, "", "export", [proc.returncode], out.read())
+    out.close()
     again = "" if outcome.interrupted else " (graded again by the coordinator)"
     failures = [f + again for f in outcome.failures] + [f"{r.student}/{r.assignment}/{r.notebook}: {r.error}"
                                          for r in everything if r.error and r.error != "not submitted"]
@@ -291,6 +297,28 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     if outcome.interrupted:
         raise GradingInterrupted(everything)
     return everything
+
+
+class _Background(threading.Thread):
+    """``function(*args)`` in a thread; :meth:`result` waits and returns or raises it."""
+
+    def __init__(self, function, *args):
+        super().__init__(daemon=True)
+        self._call, self._value, self._error = (function, args), None, None
+        self.start()
+
+    def run(self):
+        function, args = self._call
+        try:
+            self._value = function(*args)
+        except BaseException as exc:  # noqa: BLE001 (SystemExit included: re-raised by result())
+            self._error = exc
+
+    def result(self):
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 FEEDBACK_GROUP = 8  # students per feedback process at least: each process starts in seconds
