@@ -11,6 +11,7 @@ and messages from the autograded notebooks (``grader.records``).
 """
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import threading
@@ -124,7 +125,10 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     phases: dict[str, float] = {} if timings is None else timings
     started = time.monotonic()
     (workdir / "nbgrader.log").write_text("")
-    probing = _Background(sandbox_options, sandbox)  # the sandbox's probe (2 s) while collecting
+    # The sandbox's probe (2 s) while collecting; its SystemExit comes back from result().
+    prober = concurrent.futures.ThreadPoolExecutor(1)
+    probing = prober.submit(sandbox_options, sandbox)
+    prober.shutdown(wait=False)
     if not sandbox:
         log(NO_SANDBOX_WARNING)
     collection = collect(Path(submissions), workdir, log=log, timestamps=timestamps)
@@ -281,7 +285,7 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     proc, out = exporting
     proc.wait()
     out.seek(0)
-    _log_pass(workdir, "", "export", [proc.returncode], out.read())
+    _log_pass(workdir, "(all assignments)", "export", [proc.returncode], out.read())
     out.close()
     again = "" if outcome.interrupted else " (graded again by the coordinator)"
     failures = [f + again for f in outcome.failures] + [f"{r.student}/{r.assignment}/{r.notebook}: {r.error}"
@@ -297,28 +301,6 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     if outcome.interrupted:
         raise GradingInterrupted(everything)
     return everything
-
-
-class _Background(threading.Thread):
-    """``function(*args)`` in a thread; :meth:`result` waits and returns or raises it."""
-
-    def __init__(self, function, *args):
-        super().__init__(daemon=True)
-        self._call, self._value, self._error = (function, args), None, None
-        self.start()
-
-    def run(self):
-        function, args = self._call
-        try:
-            self._value = function(*args)
-        except BaseException as exc:  # noqa: BLE001 (SystemExit included: re-raised by result())
-            self._error = exc
-
-    def result(self):
-        self.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 FEEDBACK_GROUP = 8  # students per feedback process at least: each process starts in seconds

@@ -520,11 +520,10 @@ def stop_workers(procs: list, timeout: float = 30) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        for stream in (proc.stdout,):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        try:
+            proc.stdout.close()
+        except OSError:
+            pass
 
 
 def _run_pool(todo: list[Task], workers: int, finished, tick=None, procs: list | None = None) -> None:

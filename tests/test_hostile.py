@@ -9,6 +9,7 @@ import hashlib
 import os
 import uuid
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -51,17 +52,9 @@ def graded(tmp_path_factory):
     # 20 s: the sweep that the questions read takes a few seconds idle, several times that on
     # a loaded machine; the endless loops wait this long once each
     env = {"GRADER_CELL_TIMEOUT": "20", "GRADER_NOTEBOOK_TIMEOUT": "300"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with mock.patch.dict(os.environ, env):  # restored afterwards, even on failure
         log: list[str] = []
         results = autograde(subs, work, feedback=False, log=log.append)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return {
         "roster": roster, "work": work, "subs": subs, "marker": marker, "log": log,
         "results": {r.student: r for r in results},

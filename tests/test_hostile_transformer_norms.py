@@ -7,6 +7,7 @@ earns more than its honest answers score in-process; an honest classmate keeps f
 from __future__ import annotations
 
 import os
+from unittest import mock
 
 import pytest
 
@@ -81,16 +82,8 @@ def graded(tmp_path_factory):
             answers[exercise] = answers[exercise] + "\n" + extra
         submissions.write(submissions.fill(A, NB, answers), subs / name / A / f"{NB}.ipynb")
     env = {"GRADER_CELL_TIMEOUT": "120", "GRADER_NOTEBOOK_TIMEOUT": "900"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with mock.patch.dict(os.environ, env):  # restored afterwards, even on failure
         results = autograde(subs, work, feedback=False, log=lambda m: None)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return {r.student: r for r in results}
 
 

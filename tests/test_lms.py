@@ -15,6 +15,7 @@ import csv
 import os
 import uuid
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -46,17 +47,9 @@ def _grade(base: Path, lms_name: str, zip_path: Path, roster: Path) -> Path:
     work = base / "work"
     before = _files(base)
     env = {"GRADER_LATE_PENALTY": "zero", "GRADER_CELL_TIMEOUT": "60"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with mock.patch.dict(os.environ, env):  # restored afterwards, even on failure
         status = main(["autograde", "--lms", lms_name, str(zip_path), "--roster", str(roster),
                        "--due", f"{A}={DUE}", "--workdir", str(work), "--workers", "2", "--no-feedback"])
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     assert status == 0
     # nothing outside the working folder changed
     assert {p for p in _files(base) - before if not p.is_relative_to(work)} == set()

@@ -84,12 +84,11 @@ def test_the_watchdog_kills_a_process_tree_that_reaches_the_limit():
         parent.wait()
 
 
-def test_a_fork_bomb_in_a_sandboxed_kernel_is_stopped_and_named(tmp_path):
-    import time
-
+def _sandboxed_kernel(tmp_path, box: Sandbox):
+    """A started kernel in ``box`` with ``tmp_path`` as its scratch folder (skips where no
+    sandbox can start); the caller kills it."""
     from grader.kernel import Kernel
 
-    box = Sandbox(max_processes=64)
     try:
         box.check()
     except SandboxUnavailable as exc:
@@ -97,6 +96,13 @@ def test_a_fork_bomb_in_a_sandboxed_kernel_is_stopped_and_named(tmp_path):
     tmp_path.chmod(0o777)
     kernel = Kernel(box, tmp_path)
     kernel.start()
+    return kernel
+
+
+def test_a_fork_bomb_in_a_sandboxed_kernel_is_stopped_and_named(tmp_path):
+    import time
+
+    kernel = _sandboxed_kernel(tmp_path, Sandbox(max_processes=64))
     try:
         began = time.monotonic()
         out = kernel.execute("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n"
@@ -211,16 +217,7 @@ def test_the_apparmor_profile_grants_userns_to_the_given_bwrap_only(tmp_path):
 def test_processes_a_cell_leaves_behind_are_counted(tmp_path):
     # the judge ends a kernel whose timed-out cell left such processes: an interrupt reaches
     # the kernel, not its forked children
-    from grader.kernel import Kernel
-
-    box = Sandbox()
-    try:
-        box.check()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"no sandbox can start here: {exc}")
-    tmp_path.chmod(0o777)
-    kernel = Kernel(box, tmp_path)
-    kernel.start()
+    kernel = _sandboxed_kernel(tmp_path, Sandbox())
     try:
         assert kernel.stray_processes() == 0
         out = kernel.execute("import os, time\nfor _ in range(3):\n    if os.fork() == 0:\n"
