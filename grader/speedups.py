@@ -122,12 +122,17 @@ def install_batch() -> None:
     * SaveAutoGrades commits after every cell (20-30 transactions per notebook, each a
       round trip and a disk sync on PostgreSQL); here it writes the same rows and commits
       once per notebook.
+    * A feedback page's last step (nbconvert parses and writes the whole page again) is
+      assembled from cells parsed once per process (``grader.pagecache``): the same bytes.
     """
     global _batch
     install()
     if _batch:
         return
     _batch = True
+    from . import pagecache
+
+    pagecache.install()
     try:
         from nbgrader import api
         from nbgrader.preprocessors import SaveAutoGrades
