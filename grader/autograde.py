@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from .collect import collect
-from .nbgrader_apps import course_dirs, gradebook_url, nbgrader, nbgrader_many, nbgrader_start, nbgrader_watched
+from .nbgrader_apps import (course_dirs, gradebook_url, nbgrader, nbgrader_many, nbgrader_start, nbgrader_watched,
+                            prestart, warm_passes)
 from .paths import CLASSROOM, make_private, private_dir
 from .pipeline import Pipeline
 from .records import CellResult, NotebookResult, export_cells, message_of, results  # noqa: F401
@@ -72,10 +73,18 @@ def _written(folder: Path, assignment: str, pattern: str, since: float):
 
 def _nbgrader_autograde(workdir: Path, assignment: str, dirs, options, env, log, progress=None,
                         count=None) -> None:
-    run = nbgrader_watched("autograde", assignment, "--force", *dirs, *options, env=env,
-                           progress=progress, count=count)
+    """nbgrader's autograde pass; a prepare or record pass (``env``'s GRADER_PHASE) over
+    disjoint groups of students, one process per group (they write different rows); the
+    serial pass (no phase: nbgrader executes the notebooks itself) in one process."""
+    args = ["autograde", assignment, "--force", *dirs, *options]
+    if env and env.get("GRADER_PHASE"):
+        students = {p.parent.name for p in (workdir / "submitted").glob(f"*/{assignment}")}
+        runs = nbgrader_many(_split_runs(args, students), env=env, progress=progress, count=count)
+    else:
+        runs = [nbgrader_watched(*args, env=env, progress=progress, count=count)]
     _log_pass(workdir, assignment, f"autograde ({env.get('GRADER_PHASE', 'serial') if env else 'serial'})",
-              [run.returncode], run.stdout, log if not (env or {}).get("GRADER_INJECT_ONLY") else None)
+              [run.returncode for run in runs], "\n".join(run.stdout for run in runs),
+              log if not (env or {}).get("GRADER_INJECT_ONLY") else None)
 
 
 def _log_pass(workdir: Path, assignment: str, what: str, codes: list[int], output: str, log=None) -> None:
@@ -87,13 +96,18 @@ def _log_pass(workdir: Path, assignment: str, what: str, codes: list[int], outpu
             + output.strip()[-2000:])
 
 
+def _split_runs(args: list[str], students) -> list[list[str]]:
+    """``nbgrader ARGS`` over disjoint groups of ``students`` (all of those the pass would
+    find), one run per group (:func:`feedback_jobs`)."""
+    everyone = set(students)
+    groups = _groups(sorted(everyone), feedback_jobs(len(everyone)))
+    return [list(args) + ([f"--CourseDirectory.student_id_exclude={','.join(sorted(everyone - set(g)))}"]
+                          if len(groups) > 1 else []) for g in groups]
+
+
 def _feedback_runs(assignment: str, students, dirs) -> list[list[str]]:
     """``generate_feedback`` over disjoint groups of students, one process per group."""
-    groups = _groups(sorted(students), feedback_jobs(len(students)))
-    everyone = set(students)
-    return [["generate_feedback", assignment, "--force", *dirs]
-            + ([f"--CourseDirectory.student_id_exclude={','.join(sorted(everyone - set(g)))}"]
-               if len(groups) > 1 else []) for g in groups]
+    return _split_runs(["generate_feedback", assignment, "--force", *dirs], students)
 
 
 def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = True,
@@ -119,6 +133,13 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     executed, recording, feedback, reporting, total). ``grade``: what a Dask
     worker runs on a task's JSON (``benchmarks/bench_scale.py`` passes a stub that executes
     nothing, to time the coordinator alone)."""
+    with warm_passes(WARM_PASSES):
+        return _autograde(submissions, workdir, feedback, log, sandbox, workers, scheduler, resume,
+                          progress_stream, timestamps, timings, grade)
+
+
+def _autograde(submissions, workdir, feedback, log, sandbox, workers, scheduler, resume,
+               progress_stream, timestamps, timings, grade) -> list[NotebookResult]:
     from . import parallel
 
     workdir = private_dir(Path(workdir).resolve())
@@ -182,6 +203,10 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
             # One assignment after another: the first is complete (and recorded) soonest.
             tasks.sort(key=lambda t: (t.assignment, t.student, t.notebook))
             phases["preparing"] = time.monotonic() - started
+            if any(not (executed / f"{t.key}.ipynb").exists() for t in tasks):
+                # The record, feedback and export passes' processes start while the workers execute.
+                jobs = feedback_jobs(max(len(s) for s in collection.found.values()))
+                prestart(1 + jobs * (2 if feedback else 1))
             log(f"executing {len(tasks)} notebook(s) on {where}"
                 + ("" if sandbox else " WITHOUT a sandbox")
                 + (f" ({sum((executed / f'{t.key}.ipynb').exists() for t in tasks)} kept from an earlier run)"
@@ -231,6 +256,7 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     everything = []
     mark = time.monotonic()
     to_record = [a for a in collection.found if a not in recorded_early or outcome.interrupted]
+    to_give = [a for a in collection.found if a not in fed_early or a in to_record] if feedback else []
     progress = parallel.Progress(sum(counts[a] for a in to_record), progress_stream, "recorded",
                                  phase="recording")
     done_before = 0
@@ -252,7 +278,6 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     phases["recording"] = time.monotonic() - mark
     mark = time.monotonic()
     if feedback:
-        to_give = [a for a in collection.found if a not in fed_early or a in to_record]
         progress = parallel.Progress(sum(counts[a] for a in to_give), progress_stream, "with feedback",
                                      phase="feedback")
         done_before = 0
@@ -265,7 +290,7 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
         progress.close()
     phases["feedback"] = time.monotonic() - mark
     mark = time.monotonic()
-    exporting = nbgrader_start(["export", f"--to={workdir / 'grades.csv'}", *dirs])  # beside the records
+    exporting = nbgrader_start(["export", f"--to={workdir / 'grades.csv'}", *dirs])  # beside the results
     for assignment, students in collection.found.items():
         everything.extend(results(workdir, db_url, assignment, list(students)))
     if outcome.interrupted:
@@ -303,12 +328,14 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     return everything
 
 
-FEEDBACK_GROUP = 8  # students per feedback process at least: each process starts in seconds
+FEEDBACK_GROUP = 8  # students per process of a pass at least: each process starts in 0.6 s
+WARM_PASSES = 1 + max(1, min(default_workers(), 4))  # started with a run: generate_assignment, a prepare pass
 
 
 def feedback_jobs(students: int) -> int:
-    """How many ``generate_feedback`` processes share a class (feedback pages only read the
-    gradebook): one per core, with at least FEEDBACK_GROUP students each."""
+    """How many processes share a pass over a class (prepare, record, feedback: each
+    student's rows and files are apart from the others'): one per core, with at least
+    FEEDBACK_GROUP students each."""
     return max(1, min(default_workers(), students // FEEDBACK_GROUP))
 
 

@@ -124,6 +124,11 @@ def install_batch() -> None:
       once per notebook.
     * A feedback page's last step (nbconvert parses and writes the whole page again) is
       assembled from cells parsed once per process (``grader.pagecache``): the same bytes.
+    * An SQLite gradebook is written by several passes at once (the prepare and record
+      passes split over the cores, each over its own students): its transactions begin
+      with ``BEGIN IMMEDIATE`` (the write lock first: two writers then wait for each other
+      instead of one failing with "database is locked" when both upgrade a read lock) and
+      wait up to 120 s for the lock.
     """
     global _batch
     install()
@@ -141,6 +146,15 @@ def install_batch() -> None:
         return
     import atexit
 
+    create_engine = api.create_engine
+
+    def create_engine_(url, *args, **kwargs):
+        if str(url).startswith("sqlite"):
+            kwargs["connect_args"] = {"isolation_level": "IMMEDIATE", "timeout": 120,
+                                      **kwargs.get("connect_args", {})}
+        return create_engine(url, *args, **kwargs)
+
+    api.create_engine = create_engine_
     original_init = api.Gradebook.__init__
     engines: dict[str, object] = {}
     courses: set[tuple[str, str]] = set()

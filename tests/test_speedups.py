@@ -1,16 +1,20 @@
 """What makes the coordinator's nbgrader passes faster changes nothing they write:
 SaveAutoGrades in one transaction per notebook writes the gradebook rows nbgrader's own
 writes, a kept engine serves every Gradebook of a pass, the deferred import of jsonschema's
-IRI grammar still checks IRIs, and the passes start without torch."""
+IRI grammar still checks IRIs, the passes start without torch, and a pass given to a
+process started ahead runs with its own arguments and environment."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from grader.nbgrader_apps import WAIT_FOR_ARGUMENTS
 from grader.paths import COURSE, ROOT, subprocess_env
 
 # Fills a gradebook as SaveAutoGrades does for three students whose test cells fail in
@@ -109,3 +113,37 @@ def test_preparing_and_recording_do_not_import_torch():
                          text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False"]
+
+
+def _waiting_children() -> list[int]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+            parent = int((cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and WAIT_FOR_ARGUMENTS.encode() in args:
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+def test_a_pass_runs_in_a_process_started_ahead_with_its_arguments_and_environment(tmp_path):
+    from grader import nbgrader_apps
+
+    with nbgrader_apps.warm_passes(2):
+        pool = nbgrader_apps._pool
+        pool.lock.acquire()
+        pool.lock.wait_for(lambda: len(pool.ready) == 2, timeout=60)
+        pool.lock.release()
+        assert len(_waiting_children()) == 2
+        db = tmp_path / "from-the-environment.db"
+        run = nbgrader_apps.nbgrader("generate_assignment", "03-dropout", "--force",
+                                     f"--CourseDirectory.release_directory={tmp_path / 'release'}",
+                                     env={"GRADER_DB_URL": f"sqlite:///{db}"})
+        assert WAIT_FOR_ARGUMENTS in run.args  # a process started ahead ran it
+        assert (tmp_path / "release" / "03-dropout" / "dropout.ipynb").exists()
+        assert db.exists()  # the environment reached nbgrader_config.py
+        bad = nbgrader_apps.nbgrader("generate_assignment", "no-such-assignment", check=False)
+        assert bad.returncode != 0 and "no-such-assignment" in bad.stdout  # its failure is told
+    assert _waiting_children() == []  # the ones left were told to stop, and did
