@@ -3,7 +3,8 @@
 A generated class (``--students`` per assignment, cycling through complete, partial,
 typical mistakes, untouched and broken submissions; full notebooks, experiments included)
 is graded in one run each by
-  (1) plain ``nbgrader autograde``: its own execute step, serially (GRADER_PLAIN_NBGRADER=1);
+  (1) plain nbgrader: ``python -m nbgrader autograde``, ``generate_feedback`` and ``export``,
+      one process per pass, its own execute step, serially (GRADER_PLAIN_NBGRADER=1);
   (2) this grader, ``--workers 1`` (sandboxed kernels, the judge; harvest/execute/record);
   (3) this grader, ``--workers N`` for each N of ``--workers``.
   (4) the last of these again with ``--resume``: nothing is left to execute, so its time is

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .collect import collect
 from .nbgrader_apps import (course_dirs, gradebook_url, nbgrader, nbgrader_many, nbgrader_start, nbgrader_watched,
-                            prestart, warm_passes)
+                            plain, prestart, warm_passes)
 from .paths import CLASSROOM, make_private, private_dir
 from .pipeline import Pipeline
 from .records import CellResult, NotebookResult, export_cells, message_of, results  # noqa: F401
@@ -78,8 +78,8 @@ def _nbgrader_autograde(workdir: Path, assignment: str, dirs, options, env, log,
     serial pass (no phase: nbgrader executes the notebooks itself) in one process."""
     args = ["autograde", assignment, "--force", *dirs, *options]
     if env and env.get("GRADER_PHASE"):
-        students = {p.parent.name for p in (workdir / "submitted").glob(f"*/{assignment}")}
-        runs = nbgrader_many(_split_runs(args, students), env=env, progress=progress, count=count)
+        runs = nbgrader_many(_split_runs(args, _submitted(workdir, assignment)), env=env, progress=progress,
+                             count=count)
     else:
         runs = [nbgrader_watched(*args, env=env, progress=progress, count=count)]
     _log_pass(workdir, assignment, f"autograde ({env.get('GRADER_PHASE', 'serial') if env else 'serial'})",
@@ -96,17 +96,25 @@ def _log_pass(workdir: Path, assignment: str, what: str, codes: list[int], outpu
             + output.strip()[-2000:])
 
 
+def _submitted(workdir: Path, assignment: str) -> set[str]:
+    """The students an autograde pass of ``assignment`` finds (``submitted/`` is made anew
+    by every run)."""
+    return {p.parent.name for p in (workdir / "submitted").glob(f"*/{assignment}")}
+
+
 def _split_runs(args: list[str], students) -> list[list[str]]:
     """``nbgrader ARGS`` over disjoint groups of ``students`` (all of those the pass would
     find), one run per group (:func:`feedback_jobs`)."""
     everyone = set(students)
-    groups = _groups(sorted(everyone), feedback_jobs(len(everyone)))
+    groups = _groups(sorted(everyone), 1 if plain() else feedback_jobs(len(everyone)))
     return [list(args) + ([f"--CourseDirectory.student_id_exclude={','.join(sorted(everyone - set(g)))}"]
                           if len(groups) > 1 else []) for g in groups]
 
 
-def _feedback_runs(assignment: str, students, dirs) -> list[list[str]]:
-    """``generate_feedback`` over disjoint groups of students, one process per group."""
+def _feedback_runs(workdir: Path, assignment: str, dirs) -> list[list[str]]:
+    """``generate_feedback`` over disjoint groups of students, one process per group: every
+    student with an autograded ``assignment`` (an earlier run's too: each in one group)."""
+    students = {p.parent.name for p in (workdir / "autograded").glob(f"*/{assignment}")}
     return _split_runs(["generate_feedback", assignment, "--force", *dirs], students)
 
 
@@ -133,7 +141,7 @@ def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = Tru
     executed, recording, feedback, reporting, total). ``grade``: what a Dask
     worker runs on a task's JSON (``benchmarks/bench_scale.py`` passes a stub that executes
     nothing, to time the coordinator alone)."""
-    with warm_passes(WARM_PASSES):
+    with warm_passes(0 if plain() else WARM_PASSES):
         return _autograde(submissions, workdir, feedback, log, sandbox, workers, scheduler, resume,
                           progress_stream, timestamps, timings, grade)
 
@@ -215,8 +223,9 @@ def _autograde(submissions, workdir, feedback, log, sandbox, workers, scheduler,
             if len(collection.found) > 1:  # record and give feedback on one while others execute
                 record_env = {"GRADER_PHASE": "record", parallel.EXECUTED_ENV: str(executed)}
                 pipe = Pipeline(
-                    lambda a: (["autograde", a, "--force", *dirs, *options], record_env),
-                    (lambda a: [(args, None) for args in _feedback_runs(a, collection.found[a], dirs)])
+                    lambda a: [(args, record_env) for args in _split_runs(
+                        ["autograde", a, "--force", *dirs, *options], _submitted(workdir, a))],
+                    (lambda a: [(args, None) for args in _feedback_runs(workdir, a, dirs)])
                     if feedback else None,
                     lambda a, kind, codes, out: _log_pass(workdir, a, "autograde (record, while executing)"
                                                           if kind == "record" else "generate_feedback", codes, out, log))
@@ -283,7 +292,7 @@ def _autograde(submissions, workdir, feedback, log, sandbox, workers, scheduler,
         done_before = 0
         for assignment in to_give:
             count = _written(workdir / "feedback", assignment, "*.html", time.time() - 1)
-            nbgrader_many(_feedback_runs(assignment, collection.found[assignment], dirs),
+            nbgrader_many(_feedback_runs(workdir, assignment, dirs),
                           progress=progress, count=lambda: done_before + count())
             done_before += counts[assignment]
         progress.update(progress.total)

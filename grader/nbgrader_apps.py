@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,18 @@ from .paths import ROOT, subprocess_env
 
 
 WAIT_FOR_ARGUMENTS = "--wait-for-arguments"
+PLAIN_ENV = "GRADER_PLAIN_NBGRADER"  # plain nbgrader, the benchmarks' alternative: its own processes
+
+
+def plain() -> bool:
+    """GRADER_PLAIN_NBGRADER=1 (``benchmarks/``): nbgrader as it comes, to compare with: its
+    own execute step (``nbgrader_config.py``), ``python -m nbgrader`` for every pass (none of
+    ``grader.speedups``), one process per pass, none started ahead."""
+    return bool(os.environ.get(PLAIN_ENV))
+
+
+def _module() -> str:
+    return "nbgrader" if plain() else "grader.nbgrader_main"
 
 
 class _Warm:
@@ -128,7 +141,7 @@ def nbgrader(*args: str, check: bool = True, capture: bool = True,
              env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``nbgrader ARGS`` from the course root with this interpreter; ``env`` adds
     variables (``GRADER_PHASE`` ...) to the usual environment."""
-    if _pool is not None and capture:
+    if _pool is not None and capture and not plain():
         proc, out = nbgrader_start(list(args), env)
         try:
             proc.wait()
@@ -140,7 +153,7 @@ def nbgrader(*args: str, check: bool = True, capture: bool = True,
             done.check_returncode()
         return done
     return subprocess.run(
-        [sys.executable, "-m", "grader.nbgrader_main", *args, "--log-level=WARN"],
+        [sys.executable, "-m", _module(), *args, "--log-level=WARN"],
         cwd=ROOT, env={**subprocess_env(), **(env or {})}, check=check, text=True,
         stdout=subprocess.PIPE if capture else None, stderr=subprocess.STDOUT if capture else None,
     )
@@ -156,14 +169,14 @@ def nbgrader_watched(*args: str, env: dict | None = None, progress=None, count=N
 def nbgrader_start(args: list[str], env: dict | None = None):
     """Start ``nbgrader ARGS`` without waiting: (the process, the temporary file that
     receives its output)."""
-    warm = _pool.take() if _pool is not None else None
+    warm = _pool.take() if _pool is not None and not plain() else None
     if warm is not None:
         started = warm.run([*args, "--log-level=WARN"], env)
         if started is not None:
             return started
     out = tempfile.TemporaryFile("w+")
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "grader.nbgrader_main", *args, "--log-level=WARN"],
+        proc = subprocess.Popen([sys.executable, "-m", _module(), *args, "--log-level=WARN"],
                                 cwd=ROOT, env={**subprocess_env(), **(env or {})}, text=True,
                                 stdout=out, stderr=subprocess.STDOUT)
     except BaseException:

@@ -46,6 +46,8 @@ _ANCESTORS = frozenset({"[document]", "html", "body", "main", "div"})
 # div.jp-Cell-inputWrapper, div.jp-OutputArea-output. A page with none of these is only
 # parsed and written back.
 _CHANGED_CLASSES = frozenset({"jp-Cell-inputWrapper", "jp-OutputArea-output"})
+_SELECTED = frozenset({"img:not([alt])", ".jp-Notebook div.jp-Cell-inputWrapper",
+                       ".jp-Notebook div.jp-OutputArea-output"})
 _CUT = re.compile(r'(?=<div (?:id="[^"<>]*" )?class="cell[ "])')
 # An end tag of a void element, as html.parser reads one (``</br>``, ``</ BR >``), or more.
 _VOID_END = re.compile(r"</\s*(?:%s)(?=[\s/>\x00]|$)" % "|".join(sorted(VOID)), re.IGNORECASE)
@@ -211,9 +213,9 @@ class FeedbackSoup:
         return getattr(self._real(), name)
 
     def select(self, selector, *args, **kwargs):
-        if self._soup is not None:
-            return self._soup.select(selector, *args, **kwargs)
-        return []  # roundtrip() found no img and none of the classes nbconvert selects
+        if self._soup is None and selector in _SELECTED and not args and not kwargs:
+            return []  # roundtrip() found no img and none of these classes on the page
+        return self._real().select(selector, *args, **kwargs)
 
     def __str__(self):
         return str(self._soup) if self._soup is not None else self._text

@@ -5,8 +5,8 @@ assignment has been executed, and its feedback pages as soon as it is recorded. 
 class of several assignments, that coordinator work then runs while the workers execute
 the other assignments instead of after all of them: on a cluster the coordinator's cores
 are otherwise idle meanwhile. One record pass at a time (the gradebook has one writer), in
-the order the assignments finish; the feedback passes of a recorded assignment (they only
-read the gradebook) beside it. ``grader.autograde`` records and gives feedback as usual,
+the order the assignments finish (its processes each over their own students); the
+feedback passes of a recorded assignment (they only read the gradebook) beside it. ``grader.autograde`` records and gives feedback as usual,
 after the execution, for whatever the pipeline did not finish.
 """
 from __future__ import annotations
@@ -26,11 +26,11 @@ class _Job:
 
 
 class Pipeline:
-    """``record(assignment)`` and ``feedback(assignment)`` give the nbgrader runs
-    (``(args, env)``, a list for feedback); ``write_log(assignment, kind, exit codes,
-    output)`` keeps their output (``nbgrader.log``)."""
+    """``record(assignment)`` and ``feedback(assignment)`` give the nbgrader runs of a pass
+    (a list of ``(args, env)``: processes over disjoint groups of students);
+    ``write_log(assignment, kind, exit codes, output)`` keeps their output (``nbgrader.log``)."""
 
-    def __init__(self, record: Callable[[str], tuple[list[str], dict]],
+    def __init__(self, record: Callable[[str], list[tuple[list[str], dict]]],
                  feedback: Callable[[str], list[tuple[list[str], dict]]] | None,
                  write_log: Callable[[str, str, list[int], str], None]):
         self._record, self._feedback, self._write_log = record, feedback, write_log
@@ -60,8 +60,8 @@ class Pipeline:
             self.fed.append(job.assignment)
         if self.recording is None and self.waiting and not self.closed:
             assignment = self.waiting.pop(0)
-            args, env = self._record(assignment)
-            self.recording = _Job(assignment, "record", [nbgrader_start(args, env)])
+            self.recording = _Job(assignment, "record",
+                                  [nbgrader_start(args, env) for args, env in self._record(assignment)])
 
     def settle(self, poll: float = 0.2) -> None:
         """Start nothing more; wait for the passes under way to end."""

@@ -186,3 +186,14 @@ def test_random_pages_are_the_same_bytes():
         assert ours == theirs, page
         fast += pagecache.roundtrip(page) is not None
     assert fast > 300  # the pieces were used, not only refused
+
+
+def test_anything_else_asked_of_the_page_gets_the_real_tree():
+    cell = '<div class="cell border-box-sizing code_cell"><p>{}</p></div>\n'
+    page = "<html><body><div>" + "".join(cell.format(i) for i in range(3)) + "</div></body></html>"
+    soup = pagecache.FeedbackSoup(page, features="html.parser")
+    assert soup.select("img:not([alt])") == [] and soup._soup is None  # the fast path
+    paragraphs = soup.select("p")  # not a selector nbconvert's step uses: parsed whole
+    assert [p.text for p in paragraphs] == ["0", "1", "2"]
+    paragraphs[0]["id"] = "changed"
+    assert str(soup) == str(BeautifulSoup(page, "html.parser")).replace("<p>0", '<p id="changed">0')
