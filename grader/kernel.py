@@ -99,7 +99,11 @@ class Kernel:
             try:
                 self.client.kernel_info()
                 reply = self.client.get_shell_msg(timeout=1)
-                if reply["msg_type"] == "kernel_info_reply":
+                # The kernel answers; IOPub is joined once a message comes through it (the
+                # status of this request). Before that, the status and outputs of the first
+                # cell could be lost (a subscriber joins late), and the cell would seem never
+                # to run: ask again until one comes, as jupyter_client does.
+                if reply["msg_type"] == "kernel_info_reply" and self.client.get_iopub_msg(timeout=1):
                     break
             except Empty:
                 pass
