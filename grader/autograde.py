@@ -6,7 +6,7 @@ and normalises every notebook; then nbgrader ``generate_assignment``, ``autograd
 execute step is the judge: ``grader.judge``, each kernel in ``grader.sandbox``),
 ``generate_feedback`` and ``export`` run there. The notebooks are executed in parallel by
 local worker processes or a Dask cluster between two nbgrader passes (``grader.parallel``);
-the gradebook has one writer, this process. Per-cell scores come back from the gradebook
+only this process's nbgrader passes write the gradebook (each over its own students). Per-cell scores come back from the gradebook
 and messages from the autograded notebooks (``grader.records``).
 """
 from __future__ import annotations

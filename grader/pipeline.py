@@ -4,10 +4,10 @@ nbgrader's record pass of an assignment can run as soon as every notebook of tha
 assignment has been executed, and its feedback pages as soon as it is recorded. For a
 class of several assignments, that coordinator work then runs while the workers execute
 the other assignments instead of after all of them: on a cluster the coordinator's cores
-are otherwise idle meanwhile. One record pass at a time (the gradebook has one writer), in
-the order the assignments finish (its processes each over their own students); the
-feedback passes of a recorded assignment (they only read the gradebook) beside it. ``grader.autograde`` records and gives feedback as usual,
-after the execution, for whatever the pipeline did not finish.
+are otherwise idle meanwhile. One record pass at a time, in the order the assignments
+finish (its processes each over their own students); the feedback passes of a recorded
+assignment (they only read the gradebook) beside it. ``grader.autograde`` records and gives
+feedback as usual, after the execution, for whatever the pipeline did not finish.
 """
 from __future__ import annotations
 
