@@ -73,7 +73,7 @@ class _WarmPool:
     """Processes started ahead (:meth:`prestart`) and handed out (:meth:`take`)."""
 
     def __init__(self):
-        self.ready, self.starting, self.closed = [], 0, False
+        self.ready, self.starting, self.closed, self.threads = [], 0, False, []
         self.lock = threading.Condition()
 
     def prestart(self, count: int) -> None:
@@ -92,7 +92,9 @@ class _WarmPool:
             missing = count - len(self.ready) - self.starting
             self.starting += max(0, missing)
         for _ in range(missing):
-            threading.Thread(target=start, daemon=True).start()
+            thread = threading.Thread(target=start, daemon=True)
+            self.threads.append(thread)
+            thread.start()
 
     def take(self) -> _Warm | None:
         """A ready process; one still starting is waited for (it is ready sooner than a
@@ -102,11 +104,15 @@ class _WarmPool:
             return self.ready.pop(0) if self.ready else None
 
     def close(self) -> None:
+        """Stop the processes not used; those still starting stop as they start (waited
+        for: none outlives the run)."""
         with self.lock:
             self.closed = True
             ready, self.ready = self.ready, []
         for warm in ready:
             warm.cancel()
+        for thread in self.threads:
+            thread.join(timeout=60)
 
 
 _pool: _WarmPool | None = None
