@@ -78,7 +78,7 @@ def _nbgrader_autograde(workdir: Path, assignment: str, dirs, options, env, log,
     serial pass (no phase: nbgrader executes the notebooks itself) in one process."""
     args = ["autograde", assignment, "--force", *dirs, *options]
     if env and env.get("GRADER_PHASE"):
-        runs = nbgrader_many(_split_runs(args, _submitted(workdir, assignment)), env=env, progress=progress,
+        runs = nbgrader_many(_split_runs(args, _students(workdir / "submitted", assignment)), env=env, progress=progress,
                              count=count)
     else:
         runs = [nbgrader_watched(*args, env=env, progress=progress, count=count)]
@@ -96,10 +96,10 @@ def _log_pass(workdir: Path, assignment: str, what: str, codes: list[int], outpu
             + output.strip()[-2000:])
 
 
-def _submitted(workdir: Path, assignment: str) -> set[str]:
-    """The students an autograde pass of ``assignment`` finds (``submitted/`` is made anew
-    by every run)."""
-    return {p.parent.name for p in (workdir / "submitted").glob(f"*/{assignment}")}
+def _students(folder: Path, assignment: str) -> set[str]:
+    """The students a pass over ``folder/<student>/<assignment>`` finds (autograde reads
+    ``submitted/``, made anew by every run; generate_feedback ``autograded/``)."""
+    return {p.parent.name for p in folder.glob(f"*/{assignment}")}
 
 
 def _split_runs(args: list[str], students) -> list[list[str]]:
@@ -114,8 +114,8 @@ def _split_runs(args: list[str], students) -> list[list[str]]:
 def _feedback_runs(workdir: Path, assignment: str, dirs) -> list[list[str]]:
     """``generate_feedback`` over disjoint groups of students, one process per group: every
     student with an autograded ``assignment`` (an earlier run's too: each in one group)."""
-    students = {p.parent.name for p in (workdir / "autograded").glob(f"*/{assignment}")}
-    return _split_runs(["generate_feedback", assignment, "--force", *dirs], students)
+    return _split_runs(["generate_feedback", assignment, "--force", *dirs],
+                       _students(workdir / "autograded", assignment))
 
 
 def autograde(submissions: Path, workdir: Path = CLASSROOM, feedback: bool = True,
@@ -211,20 +211,20 @@ def _autograde(submissions, workdir, feedback, log, sandbox, workers, scheduler,
             # One assignment after another: the first is complete (and recorded) soonest.
             tasks.sort(key=lambda t: (t.assignment, t.student, t.notebook))
             phases["preparing"] = time.monotonic() - started
-            if any(not (executed / f"{t.key}.ipynb").exists() for t in tasks):
+            kept = sum((executed / f"{t.key}.ipynb").exists() for t in tasks)
+            if kept < len(tasks):
                 # The record, feedback and export passes' processes start while the workers execute.
                 jobs = feedback_jobs(max(len(s) for s in collection.found.values()))
                 prestart(1 + jobs * (2 if feedback else 1))
             log(f"executing {len(tasks)} notebook(s) on {where}"
                 + ("" if sandbox else " WITHOUT a sandbox")
-                + (f" ({sum((executed / f'{t.key}.ipynb').exists() for t in tasks)} kept from an earlier run)"
-                   if resume else ""))
+                + (f" ({kept} kept from an earlier run)" if resume else ""))
             pipe = None
             if len(collection.found) > 1:  # record and give feedback on one while others execute
                 record_env = {"GRADER_PHASE": "record", parallel.EXECUTED_ENV: str(executed)}
                 pipe = Pipeline(
                     lambda a: [(args, record_env) for args in _split_runs(
-                        ["autograde", a, "--force", *dirs, *options], _submitted(workdir, a))],
+                        ["autograde", a, "--force", *dirs, *options], _students(workdir / "submitted", a))],
                     (lambda a: [(args, None) for args in _feedback_runs(workdir, a, dirs)])
                     if feedback else None,
                     lambda a, kind, codes, out: _log_pass(workdir, a, "autograde (record, while executing)"

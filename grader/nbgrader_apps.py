@@ -147,14 +147,8 @@ def nbgrader(*args: str, check: bool = True, capture: bool = True,
              env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``nbgrader ARGS`` from the course root with this interpreter; ``env`` adds
     variables (``GRADER_PHASE`` ...) to the usual environment."""
-    if _pool is not None and capture and not plain():
-        proc, out = nbgrader_start(list(args), env)
-        try:
-            proc.wait()
-            out.seek(0)
-            done = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), None)
-        finally:
-            out.close()
+    if _pool is not None and capture and not plain():  # a process started ahead
+        done = nbgrader_many([list(args)], env=env)[0]
         if check:
             done.check_returncode()
         return done

@@ -40,7 +40,6 @@ from bs4.builder import HTMLParserTreeBuilder
 
 _BUILDER = HTMLParserTreeBuilder()
 VOID = frozenset(_BUILDER.empty_element_tags)
-_KEEPS_TEXT = frozenset(_BUILDER.preserve_whitespace_tags) | frozenset(_BUILDER.string_containers)
 _ANCESTORS = frozenset({"[document]", "html", "body", "main", "div"})
 # What nbconvert's HTMLExporter selects: img:not([alt]), and (inside .jp-Notebook)
 # div.jp-Cell-inputWrapper, div.jp-OutputArea-output. A page with none of these is only
